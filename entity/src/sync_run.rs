@@ -1,0 +1,28 @@
+//! One run of a data source's query: the sync log.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "sync_runs")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub org_id: String,
+    pub data_source_id: String,
+    pub started_at: DateTimeUtc,
+    pub duration_ms: i64,
+    /// `OK`, `UNCHANGED` or `ERROR`.
+    pub outcome: String,
+    /// What started the run: `SYNC` or `REFRESH`.
+    pub trigger: String,
+    pub job_id: Option<String>,
+    pub bytes_processed: Option<i64>,
+    pub value: Option<f64>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,111 @@
+//! Every setting: a flag, an environment variable, a default and a reason.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// okr-pulse: OKRs whose progress updates itself from BigQuery.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "okr-pulse", version, about)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "LISTEN_ADDR",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen_addr: SocketAddr,
+
+    /// Folder for the SQLite database and the generated JWT secret.
+    #[arg(long, env = "DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `sqlite://…` or `postgres://…`. Defaults to a SQLite file in the data folder.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Most database connections in the pool (PostgreSQL; SQLite always uses one writer).
+    #[arg(
+        long,
+        env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub database_max_connections: u32,
+
+    /// HS256 secret for bearer tokens. Without it, one is generated once into the data folder.
+    #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true, global = true)]
+    pub auth_jwt_secret: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Organization whose admin token is printed at start.
+    #[arg(long, env = "DEFAULT_ORG", default_value = "default", global = true)]
+    pub default_org: String,
+
+    /// What to do; with none, serve.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands besides serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Print a bearer token signed with the configured secret.
+    Token(TokenArgs),
+}
+
+/// The claims of a minted token.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    /// Organization slug (the `org` claim).
+    #[arg(long)]
+    pub org: String,
+    /// The user's email.
+    #[arg(long)]
+    pub email: String,
+    /// Display name; defaults to the part of the email before `@`.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Subject (the user's id at the identity provider); defaults to the email.
+    #[arg(long)]
+    pub sub: Option<String>,
+    /// Role in the organization.
+    #[arg(long, value_enum, default_value_t = RoleArg::Member)]
+    pub role: RoleArg,
+    /// How long the token stays valid (humantime: `30d`, `12h`).
+    #[arg(long, default_value = "30d")]
+    pub ttl: humantime::Duration,
+}
+
+/// Role names as written on the command line and in tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Member,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// The database URL in force: the configured one or the default SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("okr-pulse.db").display()
+            ),
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Pure types and rules: no I/O, nothing of ours imported.
+
+pub mod progress;
+pub mod validate;

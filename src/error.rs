@@ -1,0 +1,119 @@
+//! One error type for the whole server and its GraphQL extension codes.
+
+use async_graphql::ErrorExtensions;
+
+use crate::domain::validate::Invalid;
+
+/// Everything a request can fail with.
+///
+/// It deliberately does not implement `Display`: async-graphql converts any
+/// `Display` type into an error carrying that text, which would let database
+/// details reach clients. Without it, the only way into a GraphQL error is
+/// the `From` impl below, which hides `Internal` details and logs them.
+#[derive(Debug)]
+pub enum AppError {
+    /// No token, or one that does not verify.
+    Unauthenticated(String),
+    /// Authenticated, but not allowed to do this.
+    Forbidden(String),
+    /// The id does not name anything in the caller's organization.
+    NotFound { what: &'static str, id: String },
+    /// Input that breaks a rule; `field` names the input field.
+    BadUserInput {
+        field: &'static str,
+        message: String,
+    },
+    /// The change clashes with existing data.
+    Conflict(String),
+    /// Anything unexpected; the detail is logged, never sent.
+    Internal(anyhow::Error),
+}
+
+impl AppError {
+    /// The `extensions.code` clients branch on.
+    pub fn extension_code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::NotFound { .. } => "NOT_FOUND",
+            AppError::BadUserInput { .. } => "BAD_USER_INPUT",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The message a client sees.
+    pub fn message(&self) -> String {
+        match self {
+            AppError::Unauthenticated(m) | AppError::Forbidden(m) | AppError::Conflict(m) => {
+                m.clone()
+            }
+            AppError::NotFound { what, id } => {
+                format!("No {what} with id '{id}' exists in your organization.")
+            }
+            AppError::BadUserInput { message, .. } => message.clone(),
+            AppError::Internal(_) => "Internal error; it has been logged.".to_owned(),
+        }
+    }
+
+    /// Wraps an unexpected failure.
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        AppError::Internal(err.into())
+    }
+
+    /// A refusal of one input field.
+    pub fn bad_input(field: &'static str, message: impl Into<String>) -> Self {
+        AppError::BadUserInput {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// Nothing called `what` with this id in the caller's organization.
+    pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
+        AppError::NotFound {
+            what,
+            id: id.into(),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        AppError::Internal(err.into())
+    }
+}
+
+impl From<sea_orm::TransactionError<AppError>> for AppError {
+    fn from(err: sea_orm::TransactionError<AppError>) -> Self {
+        match err {
+            sea_orm::TransactionError::Connection(db) => db.into(),
+            sea_orm::TransactionError::Transaction(app) => app,
+        }
+    }
+}
+
+impl From<Invalid> for AppError {
+    fn from(invalid: Invalid) -> Self {
+        AppError::BadUserInput {
+            field: invalid.field,
+            message: invalid.message,
+        }
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        if let AppError::Internal(detail) = &err {
+            tracing::error!(error = ?detail, "request failed");
+        }
+        let code = err.extension_code();
+        let mut gql = async_graphql::Error::new(err.message());
+        gql = gql.extend_with(|_, ext| ext.set("code", code));
+        if let AppError::BadUserInput { field, .. } = &err {
+            let field = *field;
+            gql = gql.extend_with(|_, ext| ext.set("field", field));
+        }
+        gql
+    }
+}

@@ -1,0 +1,57 @@
+//! The GraphQL schema: feature roots merged into one Query and Mutation,
+//! output types that are not database models, and per-request loaders.
+
+mod context;
+mod loaders;
+mod okrs;
+mod org;
+mod types;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+
+pub use context::{RequestContext, request_data};
+pub use loaders::Loaders;
+
+/// Every query field, by feature.
+#[derive(MergedObject, Default)]
+pub struct Query(org::OrgQuery, okrs::OkrQuery);
+
+/// Every mutation field, by feature.
+#[derive(MergedObject, Default)]
+pub struct Mutation(org::OrgMutation, okrs::OkrMutation);
+
+/// The okr-pulse schema.
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Query depth beyond which a request is refused before it runs.
+const MAX_DEPTH: usize = 32;
+
+/// The schema without its server-wide data (enough to export the SDL).
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription).limit_depth(MAX_DEPTH)
+}
+
+/// The SDL as checked in at `schema.graphql`.
+pub fn sdl() -> String {
+    use async_graphql::SDLExportOptions;
+    schema_builder()
+        .finish()
+        .sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_enum_items())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schema_graphql_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql");
+        let current = super::sdl();
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(path, &current).unwrap();
+        }
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            checked_in == current,
+            "schema.graphql is stale; regenerate it with:\n  UPDATE_SCHEMA=1 cargo test --lib schema_graphql_matches_the_code"
+        );
+    }
+}

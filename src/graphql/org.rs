@@ -1,0 +1,66 @@
+//! The caller and their organization.
+
+use async_graphql::{Context, InputObject, Object, Result};
+
+use crate::store::orgs::{self, SettingsPatch};
+
+use super::{
+    RequestContext,
+    types::{Organization, User},
+};
+
+/// Queries about the caller.
+#[derive(Default)]
+pub struct OrgQuery;
+
+#[Object]
+impl OrgQuery {
+    /// The caller, as provisioned from their token.
+    async fn me(&self, ctx: &Context<'_>) -> Result<User> {
+        Ok(ctx.principal()?.user.clone().into())
+    }
+
+    /// The caller's organization and its settings.
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Organization> {
+        Ok(ctx.principal()?.org.clone().into())
+    }
+}
+
+/// Changes to the organization's settings; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateOrganizationInput {
+    pub name: Option<String>,
+    /// IANA time zone, e.g. `Europe/Berlin`.
+    pub time_zone: Option<String>,
+    /// 0–100; must not exceed atRiskThreshold.
+    pub behind_threshold: Option<f64>,
+    /// 0–100; must not be below behindThreshold.
+    pub at_risk_threshold: Option<f64>,
+    pub members_can_create_connections: Option<bool>,
+}
+
+/// Organization settings (admins only).
+#[derive(Default)]
+pub struct OrgMutation;
+
+#[Object]
+impl OrgMutation {
+    /// Changes the organization's name, time zone, status thresholds or member rights.
+    async fn update_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateOrganizationInput,
+    ) -> Result<Organization> {
+        let principal = ctx.principal()?;
+        let patch = SettingsPatch {
+            name: input.name,
+            time_zone: input.time_zone,
+            behind_threshold: input.behind_threshold,
+            at_risk_threshold: input.at_risk_threshold,
+            members_can_create_connections: input.members_can_create_connections,
+        };
+        Ok(orgs::update_settings(ctx.db(), principal, patch)
+            .await?
+            .into())
+    }
+}

@@ -1,0 +1,24 @@
+//! okr-pulse: a GraphQL server for OKRs whose progress updates itself from
+//! Google BigQuery.
+//!
+//! # Layout
+//!
+//! - [`config`]: every setting, as a flag and an environment variable.
+//! - [`startup`]: the [`startup::Application`]: connect, migrate, bind, serve.
+//! - [`telemetry`]: the tracing subscriber.
+//! - [`error`]: [`error::AppError`] and the GraphQL extension codes.
+//! - [`auth`]: bearer tokens and the [`auth::Principal`] of a request.
+//! - [`domain`]: pure rules: progress, expected progress, status, input checks.
+//! - [`store`]: sea-orm reads and writes, scoped to one organization.
+//! - [`graphql`]: the schema: roots per feature, output types, loaders.
+//! - [`http`]: the axum router: `/graphql`, `/healthz`, `/readyz`.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
