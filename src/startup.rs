@@ -60,6 +60,11 @@ impl Application {
         self.state.keys.clone()
     }
 
+    /// The database pool (tests seed and inspect through it).
+    pub fn db(&self) -> sea_orm::DatabaseConnection {
+        self.state.db.clone()
+    }
+
     /// Counter of SQL statements executed since start.
     pub fn statements(&self) -> StatementCounter {
         self.statements.clone()

@@ -11,7 +11,7 @@ use super::Loaders;
 
 /// The authentication outcome of a request, put into its data by the HTTP layer.
 pub enum RequestAuth {
-    Ok(Principal),
+    Ok(Box<Principal>),
     Failed(AppError),
 }
 
@@ -25,7 +25,7 @@ pub fn request_data(
     match auth {
         Ok(principal) => request
             .data(Loaders::new(db.clone(), principal.org.id.clone()))
-            .data(RequestAuth::Ok(principal)),
+            .data(RequestAuth::Ok(Box::new(principal))),
         Err(err) => request.data(RequestAuth::Failed(err)),
     }
 }

@@ -5,7 +5,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{key_result, objective, progress_point, user};
 use sea_orm::{DatabaseConnection, DbErr};
 
@@ -19,12 +19,15 @@ use crate::{
 const MAX_BATCH: usize = 1000;
 
 /// All loaders of one request.
+///
+/// They cache for the life of the request, so a value primed for a whole
+/// list is not loaded again by each item.
 pub struct Loaders {
-    pub users: DataLoader<UserLoader>,
-    pub objectives: DataLoader<ObjectiveLoader>,
-    pub children: DataLoader<ChildrenLoader>,
-    pub key_results: DataLoader<KeyResultsLoader>,
-    pub latest_points: DataLoader<LatestPointLoader>,
+    pub users: DataLoader<UserLoader, HashMapCache>,
+    pub objectives: DataLoader<ObjectiveLoader, HashMapCache>,
+    pub children: DataLoader<ChildrenLoader, HashMapCache>,
+    pub key_results: DataLoader<KeyResultsLoader, HashMapCache>,
+    pub latest_points: DataLoader<LatestPointLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -34,20 +37,61 @@ impl Loaders {
             db,
             org_id: Arc::from(org_id),
         };
-        fn make<T: Loader<String> + Send + Sync + 'static>(loader: T) -> DataLoader<T>
-        where
-            T: Loader<String>,
-        {
-            DataLoader::new(loader, tokio::spawn).max_batch_size(MAX_BATCH)
+        fn make<T>(loader: T) -> DataLoader<T, HashMapCache> {
+            DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
+                .max_batch_size(MAX_BATCH)
         }
         Loaders {
             users: make(UserLoader(scope.clone())),
             objectives: make(ObjectiveLoader(scope.clone())),
             children: make(ChildrenLoader(scope.clone())),
             key_results: make(KeyResultsLoader(scope.clone())),
-            latest_points: DataLoader::new(LatestPointLoader(scope), tokio::spawn)
-                .max_batch_size(MAX_BATCH),
+            latest_points: make(LatestPointLoader(scope)),
         }
+    }
+}
+
+impl Loaders {
+    /// Loads, in one batch per field, what a query selects below a list of
+    /// objectives, so the statement count does not depend on how the list's
+    /// resolvers happen to interleave with the loaders' batching delay.
+    pub async fn prime_objectives(
+        &self,
+        selection: &async_graphql::Lookahead<'_>,
+        rows: &[objective::Model],
+    ) -> Result<(), LoadError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = rows.iter().map(|o| o.id.clone()).collect();
+        self.objectives
+            .feed_many(rows.iter().map(|o| (o.id.clone(), o.clone())))
+            .await;
+        if selection.field("owner").exists() {
+            let owners: std::collections::HashSet<String> =
+                rows.iter().map(|o| o.owner_id.clone()).collect();
+            self.users.load_many(owners).await?;
+        }
+        if selection.field("children").exists() {
+            self.children.load_many(ids.iter().cloned()).await?;
+        }
+        if selection.field("latestPoint").exists() {
+            self.latest_points
+                .load_many(ids.iter().cloned().map(PointOwnerKey::Objective))
+                .await?;
+        }
+        let key_results = selection.field("keyResults");
+        if key_results.exists() {
+            let krs = self.key_results.load_many(ids.iter().cloned()).await?;
+            if key_results.field("latestPoint").exists() {
+                let kr_ids = krs
+                    .values()
+                    .flatten()
+                    .map(|kr| PointOwnerKey::KeyResult(kr.id.clone()));
+                self.latest_points.load_many(kr_ids).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -144,11 +188,12 @@ pub enum PointOwnerKey {
     KeyResult(String),
 }
 
-/// The newest history point of objectives and key results.
+/// The newest history point of objectives and key results; `None` for one
+/// without history, so that it is cached as known-empty.
 pub struct LatestPointLoader(Scope);
 
 impl Loader<PointOwnerKey> for LatestPointLoader {
-    type Value = progress_point::Model;
+    type Value = Option<progress_point::Model>;
     type Error = LoadError;
 
     async fn load(
@@ -166,14 +211,15 @@ impl Loader<PointOwnerKey> for LatestPointLoader {
         let rows =
             progress::latest_points(&self.0.db, &self.0.org_id, &objective_ids, &key_result_ids)
                 .await?;
-        let mut map = HashMap::new();
+        let mut map: HashMap<PointOwnerKey, Self::Value> =
+            keys.iter().map(|k| (k.clone(), None)).collect();
         for p in rows {
             let key = match (&p.objective_id, &p.key_result_id) {
                 (Some(o), None) => PointOwnerKey::Objective(o.clone()),
                 (_, Some(kr)) => PointOwnerKey::KeyResult(kr.clone()),
                 (None, None) => continue,
             };
-            map.insert(key, p);
+            map.insert(key, Some(p));
         }
         Ok(map)
     }

@@ -31,6 +31,10 @@ impl OkrQuery {
     ) -> Result<Vec<Objective>> {
         let principal = ctx.principal()?;
         let rows = objectives::list(ctx.db(), &principal.org.id, roots_only).await?;
+        ctx.loaders()?
+            .prime_objectives(&ctx.look_ahead(), &rows)
+            .await
+            .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Objective).collect())
     }
 

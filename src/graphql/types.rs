@@ -339,7 +339,7 @@ impl Objective {
             .load_one(PointOwnerKey::Objective(self.0.id.clone()))
             .await
             .map_err(crate::error::AppError::from)?;
-        Ok(point.map(ProgressPoint::from))
+        Ok(point.flatten().map(ProgressPoint::from))
     }
     /// History points oldest first, optionally between `from` and `to` (inclusive).
     async fn history(
@@ -434,7 +434,7 @@ impl KeyResult {
             .load_one(PointOwnerKey::KeyResult(self.model.id.clone()))
             .await
             .map_err(crate::error::AppError::from)?;
-        Ok(point.map(ProgressPoint::from))
+        Ok(point.flatten().map(ProgressPoint::from))
     }
     /// History points oldest first, optionally between `from` and `to` (inclusive).
     async fn history(

@@ -1,1 +1,13 @@
+//! Integration tests: each starts the real server on port 0 with a fresh
+//! database (SQLite by default, PostgreSQL with
+//! `OKR_PULSE_TEST_DATABASE=postgres`) and talks HTTP to it.
 
+mod auth;
+mod batching;
+mod check_in;
+mod health;
+mod helpers;
+mod isolation;
+mod key_results;
+mod objectives;
+mod organization;
