@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the whole suite on SQLite, then the database-backed
-# integration tests again on PostgreSQL at 127.0.0.1:5432.
+# integration tests again on PostgreSQL at 127.0.0.1:5432. Installs what the
+# tests need first (the BigQuery emulator's cached venv, pinned versions).
 #
 # Under CI (CI=true) the PostgreSQL run is mandatory. Elsewhere it is skipped,
 # loudly, when no server answers on that port.
@@ -17,6 +18,11 @@ else
   echo "cargo-nextest is not installed; using cargo test"
   run_tests() { cargo test --no-fail-fast "$@"; }
 fi
+
+section "BigQuery emulator"
+OKR_PULSE_BQEMULATOR="$(scripts/bq-emulator.sh)"
+export OKR_PULSE_BQEMULATOR
+echo "using $OKR_PULSE_BQEMULATOR"
 
 section "format and lints"
 cargo fmt --all --check

@@ -42,6 +42,71 @@ pub struct Config {
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    /// BigQuery emulator (`host:port` or URL). When set, every BigQuery
+    /// client talks to it with anonymous credentials; otherwise real
+    /// BigQuery with Application Default Credentials.
+    #[arg(long, env = "BIGQUERY_EMULATOR_HOST", global = true)]
+    pub bigquery_emulator_host: Option<String>,
+
+    /// Default cap on bytes billed per BigQuery job (connections may set their own).
+    #[arg(long, env = "BIGQUERY_MAX_BYTES_BILLED", default_value_t = 10 * 1024 * 1024 * 1024, global = true)]
+    pub bigquery_max_bytes_billed: i64,
+
+    /// How long one BigQuery job may run (humantime: `60s`, `5m`).
+    #[arg(
+        long,
+        env = "BIGQUERY_JOB_TIMEOUT",
+        default_value = "60s",
+        global = true
+    )]
+    pub bigquery_job_timeout: humantime::Duration,
+
+    /// Longest time one run spends retrying transient BigQuery failures.
+    #[arg(
+        long,
+        env = "BIGQUERY_RETRY_BUDGET",
+        default_value = "30s",
+        global = true
+    )]
+    pub bigquery_retry_budget: humantime::Duration,
+
+    /// Wait before the first retry of a transient BigQuery failure; each
+    /// further retry waits about twice as long (with jitter), up to 8s.
+    #[arg(
+        long,
+        env = "BIGQUERY_RETRY_INITIAL_DELAY",
+        default_value = "500ms",
+        global = true
+    )]
+    pub bigquery_retry_initial_delay: humantime::Duration,
+
+    /// Most attempts of one BigQuery call, the first included.
+    #[arg(
+        long,
+        env = "BIGQUERY_RETRY_MAX_ATTEMPTS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub bigquery_retry_max_attempts: u32,
+
+    /// Service-account key file of Application Default Credentials; its
+    /// `client_email` is shown by `bigQuerySetup`.
+    #[arg(long, env = "GOOGLE_APPLICATION_CREDENTIALS", global = true)]
+    pub google_application_credentials: Option<PathBuf>,
+
+    /// Metadata server that names the service account on Google Cloud.
+    #[arg(
+        long,
+        env = "GCE_METADATA_HOST",
+        default_value = "metadata.google.internal",
+        global = true
+    )]
+    pub gce_metadata_host: String,
+
+    /// Sync interval of a data source linked without its own (humantime: `1h`, `10s`).
+    #[arg(long, env = "SYNC_INTERVAL", default_value = "1h", global = true)]
+    pub sync_interval: humantime::Duration,
+
     /// Organization whose admin token is printed at start.
     #[arg(long, env = "DEFAULT_ORG", default_value = "default", global = true)]
     pub default_org: String,

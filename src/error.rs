@@ -25,6 +25,16 @@ pub enum AppError {
     },
     /// The change clashes with existing data.
     Conflict(String),
+    /// No connection to link through: the caller may use none.
+    NoConnection(String),
+    /// BigQuery refused or failed the query (`QUERY_NOT_SELECT`,
+    /// `QUERY_SHAPE` or `BIGQUERY_ERROR`).
+    Warehouse {
+        code: &'static str,
+        message: String,
+        reason: Option<String>,
+        transient: bool,
+    },
     /// Anything unexpected; the detail is logged, never sent.
     Internal(anyhow::Error),
 }
@@ -38,6 +48,8 @@ impl AppError {
             AppError::NotFound { .. } => "NOT_FOUND",
             AppError::BadUserInput { .. } => "BAD_USER_INPUT",
             AppError::Conflict(_) => "CONFLICT",
+            AppError::NoConnection(_) => "NO_CONNECTION",
+            AppError::Warehouse { code, .. } => code,
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -45,9 +57,11 @@ impl AppError {
     /// The message a client sees.
     pub fn message(&self) -> String {
         match self {
-            AppError::Unauthenticated(m) | AppError::Forbidden(m) | AppError::Conflict(m) => {
-                m.clone()
-            }
+            AppError::Unauthenticated(m)
+            | AppError::Forbidden(m)
+            | AppError::Conflict(m)
+            | AppError::NoConnection(m) => m.clone(),
+            AppError::Warehouse { message, .. } => message.clone(),
             AppError::NotFound { what, id } => {
                 format!("No {what} with id '{id}' exists in your organization.")
             }
@@ -93,6 +107,17 @@ impl From<sea_orm::TransactionError<AppError>> for AppError {
     }
 }
 
+impl From<crate::bigquery::WarehouseError> for AppError {
+    fn from(err: crate::bigquery::WarehouseError) -> Self {
+        AppError::Warehouse {
+            code: err.code(),
+            message: err.message(),
+            reason: err.reason().map(str::to_owned),
+            transient: err.is_transient(),
+        }
+    }
+}
+
 impl From<Invalid> for AppError {
     fn from(invalid: Invalid) -> Self {
         AppError::BadUserInput {
@@ -113,6 +138,16 @@ impl From<AppError> for async_graphql::Error {
         if let AppError::BadUserInput { field, .. } = &err {
             let field = *field;
             gql = gql.extend_with(|_, ext| ext.set("field", field));
+        }
+        if let AppError::Warehouse {
+            reason, transient, ..
+        } = &err
+        {
+            let transient = *transient;
+            if let Some(reason) = reason.clone() {
+                gql = gql.extend_with(|_, ext| ext.set("reason", reason));
+            }
+            gql = gql.extend_with(|_, ext| ext.set("transient", transient));
         }
         gql
     }

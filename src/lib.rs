@@ -10,10 +10,13 @@
 //! - [`auth`]: bearer tokens and the [`auth::Principal`] of a request.
 //! - [`domain`]: pure rules: progress, expected progress, status, input checks.
 //! - [`store`]: sea-orm reads and writes, scoped to one organization.
+//! - [`bigquery`]: the only code that knows BigQuery.
+//! - [`sync`]: linking, refreshing and testing against BigQuery.
 //! - [`graphql`]: the schema: roots per feature, output types, loaders.
 //! - [`http`]: the axum router: `/graphql`, `/healthz`, `/readyz`.
 
 pub mod auth;
+pub mod bigquery;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -21,4 +24,5 @@ pub mod graphql;
 pub mod http;
 pub mod startup;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

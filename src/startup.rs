@@ -7,10 +7,12 @@ use tokio::net::TcpListener;
 
 use crate::{
     auth::{self, TokenKeys},
+    bigquery::{BackoffPolicy, IdentitySource, Warehouse, WarehouseConfig},
     config::Config,
     graphql,
     http::{self, AppState},
     store::db::{self, StatementCounter},
+    sync::Syncer,
 };
 
 /// A built server, bound and migrated, not yet serving.
@@ -34,7 +36,30 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr)
             .await
             .with_context(|| format!("listening on {}", config.listen_addr))?;
-        let schema = graphql::schema_builder().data(db.clone()).finish();
+        let warehouse = Warehouse::new(WarehouseConfig {
+            emulator_host: config.bigquery_emulator_host.clone(),
+            maximum_bytes_billed: config.bigquery_max_bytes_billed,
+            job_timeout: config.bigquery_job_timeout.into(),
+            backoff: BackoffPolicy {
+                initial_delay: config.bigquery_retry_initial_delay.into(),
+                max_attempts: config.bigquery_retry_max_attempts.max(1),
+                max_elapsed: config.bigquery_retry_budget.into(),
+                ..BackoffPolicy::default()
+            },
+            identity: IdentitySource {
+                key_file: config.google_application_credentials.clone(),
+                metadata_host: config.gce_metadata_host.clone(),
+            },
+        });
+        let default_interval =
+            i64::try_from(config.sync_interval.as_secs()).context("SYNC_INTERVAL is too long")?;
+        crate::domain::validate::sync_interval(default_interval)
+            .map_err(|e| anyhow::anyhow!("SYNC_INTERVAL: {}", e.message))?;
+        let syncer = Syncer::new(db.clone(), warehouse, default_interval);
+        let schema = graphql::schema_builder()
+            .data(db.clone())
+            .data(syncer)
+            .finish();
         let state = AppState {
             schema,
             db,

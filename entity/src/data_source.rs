@@ -25,6 +25,10 @@ pub struct Model {
     pub last_error_code: Option<String>,
     pub last_error_message: Option<String>,
     pub last_error_at: Option<DateTimeUtc>,
+    /// BigQuery's reason for the last error (`invalidQuery`, `backendError` …).
+    pub last_error_reason: Option<String>,
+    /// Whether the last error may go away by itself.
+    pub last_error_transient: Option<bool>,
     pub consecutive_failures: i32,
     /// The replica that holds the sync lease, while one does.
     pub lease_owner: Option<String>,

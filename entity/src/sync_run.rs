@@ -20,6 +20,9 @@ pub struct Model {
     pub value: Option<f64>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    pub error_reason: Option<String>,
+    /// Attempts made, retries of transient failures included.
+    pub attempts: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

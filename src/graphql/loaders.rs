@@ -6,12 +6,12 @@
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use entity::{key_result, objective, progress_point, user};
+use entity::{connection, data_source, key_result, objective, progress_point, user};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::{
     error::AppError,
-    store::{key_results, objectives, orgs, progress},
+    store::{connections, data_sources, key_results, objectives, orgs, progress},
 };
 
 /// Keys are capped so one `IN (…)` list stays well inside every database's
@@ -28,6 +28,8 @@ pub struct Loaders {
     pub children: DataLoader<ChildrenLoader, HashMapCache>,
     pub key_results: DataLoader<KeyResultsLoader, HashMapCache>,
     pub latest_points: DataLoader<LatestPointLoader, HashMapCache>,
+    pub data_sources: DataLoader<DataSourceLoader, HashMapCache>,
+    pub connections: DataLoader<ConnectionLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -46,7 +48,9 @@ impl Loaders {
             objectives: make(ObjectiveLoader(scope.clone())),
             children: make(ChildrenLoader(scope.clone())),
             key_results: make(KeyResultsLoader(scope.clone())),
-            latest_points: make(LatestPointLoader(scope)),
+            latest_points: make(LatestPointLoader(scope.clone())),
+            data_sources: make(DataSourceLoader(scope.clone())),
+            connections: make(ConnectionLoader(scope)),
         }
     }
 }
@@ -77,7 +81,12 @@ impl Loaders {
         }
         if selection.field("latestPoint").exists() {
             self.latest_points
-                .load_many(ids.iter().cloned().map(PointOwnerKey::Objective))
+                .load_many(ids.iter().cloned().map(NodeKey::Objective))
+                .await?;
+        }
+        if selection.field("dataSource").exists() {
+            self.data_sources
+                .load_many(ids.iter().cloned().map(NodeKey::Objective))
                 .await?;
         }
         let key_results = selection.field("keyResults");
@@ -87,8 +96,15 @@ impl Loaders {
                 let kr_ids = krs
                     .values()
                     .flatten()
-                    .map(|kr| PointOwnerKey::KeyResult(kr.id.clone()));
+                    .map(|kr| NodeKey::KeyResult(kr.id.clone()));
                 self.latest_points.load_many(kr_ids).await?;
+            }
+            if key_results.field("dataSource").exists() {
+                let kr_ids = krs
+                    .values()
+                    .flatten()
+                    .map(|kr| NodeKey::KeyResult(kr.id.clone()));
+                self.data_sources.load_many(kr_ids).await?;
             }
         }
         Ok(())
@@ -181,9 +197,9 @@ impl Loader<String> for KeyResultsLoader {
     }
 }
 
-/// Whose newest history point to load.
+/// An objective or a key result: whose newest point or data source to load.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum PointOwnerKey {
+pub enum NodeKey {
     Objective(String),
     KeyResult(String),
 }
@@ -192,35 +208,77 @@ pub enum PointOwnerKey {
 /// without history, so that it is cached as known-empty.
 pub struct LatestPointLoader(Scope);
 
-impl Loader<PointOwnerKey> for LatestPointLoader {
+impl Loader<NodeKey> for LatestPointLoader {
     type Value = Option<progress_point::Model>;
     type Error = LoadError;
 
-    async fn load(
-        &self,
-        keys: &[PointOwnerKey],
-    ) -> Result<HashMap<PointOwnerKey, Self::Value>, Self::Error> {
-        let mut objective_ids = Vec::new();
-        let mut key_result_ids = Vec::new();
-        for key in keys {
-            match key {
-                PointOwnerKey::Objective(id) => objective_ids.push(id.clone()),
-                PointOwnerKey::KeyResult(id) => key_result_ids.push(id.clone()),
-            }
-        }
+    async fn load(&self, keys: &[NodeKey]) -> Result<HashMap<NodeKey, Self::Value>, Self::Error> {
+        let (objective_ids, key_result_ids) = split(keys);
         let rows =
             progress::latest_points(&self.0.db, &self.0.org_id, &objective_ids, &key_result_ids)
                 .await?;
-        let mut map: HashMap<PointOwnerKey, Self::Value> =
+        let mut map: HashMap<NodeKey, Self::Value> =
             keys.iter().map(|k| (k.clone(), None)).collect();
         for p in rows {
             let key = match (&p.objective_id, &p.key_result_id) {
-                (Some(o), None) => PointOwnerKey::Objective(o.clone()),
-                (_, Some(kr)) => PointOwnerKey::KeyResult(kr.clone()),
+                (Some(o), None) => NodeKey::Objective(o.clone()),
+                (_, Some(kr)) => NodeKey::KeyResult(kr.clone()),
                 (None, None) => continue,
             };
             map.insert(key, Some(p));
         }
         Ok(map)
+    }
+}
+
+/// Splits node keys into objective ids and key result ids.
+fn split(keys: &[NodeKey]) -> (Vec<String>, Vec<String>) {
+    let mut objective_ids = Vec::new();
+    let mut key_result_ids = Vec::new();
+    for key in keys {
+        match key {
+            NodeKey::Objective(id) => objective_ids.push(id.clone()),
+            NodeKey::KeyResult(id) => key_result_ids.push(id.clone()),
+        }
+    }
+    (objective_ids, key_result_ids)
+}
+
+/// The data source of objectives and key results; `None` for those without.
+pub struct DataSourceLoader(Scope);
+
+impl Loader<NodeKey> for DataSourceLoader {
+    type Value = Option<data_source::Model>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[NodeKey]) -> Result<HashMap<NodeKey, Self::Value>, Self::Error> {
+        let (objective_ids, key_result_ids) = split(keys);
+        let rows =
+            data_sources::of_targets(&self.0.db, &self.0.org_id, &objective_ids, &key_result_ids)
+                .await?;
+        let mut map: HashMap<NodeKey, Self::Value> =
+            keys.iter().map(|k| (k.clone(), None)).collect();
+        for ds in rows {
+            let key = match (&ds.objective_id, &ds.key_result_id) {
+                (Some(o), None) => NodeKey::Objective(o.clone()),
+                (_, Some(kr)) => NodeKey::KeyResult(kr.clone()),
+                (None, None) => continue,
+            };
+            map.insert(key, Some(ds));
+        }
+        Ok(map)
+    }
+}
+
+/// Connections by id.
+pub struct ConnectionLoader(Scope);
+
+impl Loader<String> for ConnectionLoader {
+    type Value = connection::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        let rows = connections::by_ids(&self.0.db, &self.0.org_id, keys).await?;
+        Ok(rows.into_iter().map(|c| (c.id.clone(), c)).collect())
     }
 }

@@ -1,6 +1,7 @@
 //! The GraphQL schema: feature roots merged into one Query and Mutation,
 //! output types that are not database models, and per-request loaders.
 
+mod bigquery;
 mod context;
 mod loaders;
 mod okrs;
@@ -14,11 +15,15 @@ pub use loaders::Loaders;
 
 /// Every query field, by feature.
 #[derive(MergedObject, Default)]
-pub struct Query(org::OrgQuery, okrs::OkrQuery);
+pub struct Query(org::OrgQuery, okrs::OkrQuery, bigquery::BigQueryQuery);
 
 /// Every mutation field, by feature.
 #[derive(MergedObject, Default)]
-pub struct Mutation(org::OrgMutation, okrs::OkrMutation);
+pub struct Mutation(
+    org::OrgMutation,
+    okrs::OkrMutation,
+    bigquery::BigQueryMutation,
+);
 
 /// The okr-pulse schema.
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

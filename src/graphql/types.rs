@@ -13,7 +13,7 @@ use crate::{
     },
 };
 
-use super::{RequestContext, loaders::PointOwnerKey};
+use super::{RequestContext, loaders::NodeKey};
 
 /// Where an OKR stands against where it should be by now.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -336,10 +336,14 @@ impl Objective {
         let point = ctx
             .loaders()?
             .latest_points
-            .load_one(PointOwnerKey::Objective(self.0.id.clone()))
+            .load_one(NodeKey::Objective(self.0.id.clone()))
             .await
             .map_err(crate::error::AppError::from)?;
         Ok(point.flatten().map(ProgressPoint::from))
+    }
+    /// The BigQuery query that feeds this objective (DATA_SOURCE mode).
+    async fn data_source(&self, ctx: &Context<'_>) -> Result<Option<super::bigquery::DataSource>> {
+        super::bigquery::DataSource::of(ctx, NodeKey::Objective(self.0.id.clone())).await
     }
     /// History points oldest first, optionally between `from` and `to` (inclusive).
     async fn history(
@@ -431,10 +435,14 @@ impl KeyResult {
         let point = ctx
             .loaders()?
             .latest_points
-            .load_one(PointOwnerKey::KeyResult(self.model.id.clone()))
+            .load_one(NodeKey::KeyResult(self.model.id.clone()))
             .await
             .map_err(crate::error::AppError::from)?;
         Ok(point.flatten().map(ProgressPoint::from))
+    }
+    /// The BigQuery query that feeds this key result.
+    async fn data_source(&self, ctx: &Context<'_>) -> Result<Option<super::bigquery::DataSource>> {
+        super::bigquery::DataSource::of(ctx, NodeKey::KeyResult(self.model.id.clone())).await
     }
     /// History points oldest first, optionally between `from` and `to` (inclusive).
     async fn history(

@@ -2,6 +2,8 @@
 //! to the caller's organization; an id from another organization reads as
 //! not found.
 
+pub mod connections;
+pub mod data_sources;
 pub mod db;
 pub mod key_results;
 pub mod objectives;

@@ -336,7 +336,7 @@ pub async fn check_in(
     let mut changes = Vec::new();
     let point = record_value(
         &txn,
-        principal,
+        &principal.org,
         &input,
         note,
         Source::CheckIn,
@@ -352,15 +352,15 @@ pub async fn check_in(
 /// the change up through every ancestor. Runs inside the caller's transaction.
 pub async fn record_value(
     db: &impl ConnectionTrait,
-    principal: &Principal,
+    org: &entity::organization::Model,
     input: &NewValue,
     note: Option<String>,
     source: Source,
     at: DateTime<Utc>,
     changes: &mut Vec<ProgressChange>,
 ) -> Result<progress_point::Model, AppError> {
-    let org_id = principal.org.id.as_str();
-    let scoring = Scoring::of(&principal.org);
+    let org_id = org.id.as_str();
+    let scoring = Scoring::of(org);
     let (point, parent, data_source_filter) = match (&input.key_result_id, &input.objective_id) {
         (Some(kr_id), None) => {
             let kr = key_result::Entity::find_by_id(kr_id.clone())

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{Days, NaiveDate, Utc};
+use clap::Parser;
 use okr_pulse::{
     auth::{Claims, TokenKeys},
     config::{Config, LogFormat},
@@ -80,8 +81,22 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-/// Starts the server on port 0 with a fresh database.
+/// Starts the server on port 0 with a fresh database. BigQuery points at a
+/// closed port on loopback, so no test ever reaches Google.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the server with a BigQuery emulator of its own.
+pub async fn spawn_app_with_emulator() -> (TestApp, Emulator) {
+    let emulator = Emulator::start().await;
+    let url = emulator.url.clone();
+    let app = spawn_app_with(move |config| config.bigquery_emulator_host = Some(url)).await;
+    (app, emulator)
+}
+
+/// Starts the server after `adjust` has changed its configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         okr_pulse::telemetry::init(LogFormat::Text);
     }
@@ -93,16 +108,20 @@ pub async fn spawn_app() -> TestApp {
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
         (None, url)
     };
-    let config = Config {
-        listen_addr: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        database_url: Some(database_url.clone()),
-        database_max_connections: 5,
-        auth_jwt_secret: Some(SECRET.to_owned()),
-        log_format: LogFormat::Text,
-        default_org: "default".to_owned(),
-        command: None,
-    };
+    let mut config = Config::try_parse_from(["okr-pulse"]).expect("default configuration");
+    config.listen_addr = "127.0.0.1:0".parse().unwrap();
+    config.data_dir = dir.path().to_path_buf();
+    config.database_url = Some(database_url.clone());
+    config.database_max_connections = 5;
+    config.auth_jwt_secret = Some(SECRET.to_owned());
+    config.bigquery_emulator_host = Some("127.0.0.1:9".to_owned());
+    config.google_application_credentials = None;
+    config.gce_metadata_host = "127.0.0.1:9".to_owned();
+    config.bigquery_job_timeout = std::time::Duration::from_secs(20).into();
+    config.bigquery_retry_initial_delay = std::time::Duration::from_millis(50).into();
+    config.bigquery_retry_budget = std::time::Duration::from_secs(3).into();
+    config.bigquery_retry_max_attempts = 4;
+    adjust(&mut config);
     let app = Application::build(&config)
         .await
         .expect("build the application");
@@ -292,4 +311,144 @@ pub fn objective_input(title: &str) -> Value {
 pub fn unique_org(prefix: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Where the test suite finds the BigQuery emulator: `OKR_PULSE_BQEMULATOR`
+/// (set by scripts/test.sh), else the cached install of scripts/bq-emulator.sh.
+fn emulator_binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("OKR_PULSE_BQEMULATOR") {
+        return path.into();
+    }
+    let cache = std::env::var_os("OKR_PULSE_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(|c| std::path::PathBuf::from(c).join("okr-pulse"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/okr-pulse"))
+        })
+        .expect("a cache folder");
+    let path = cache.join("bqemulator-1.4.0-duckdb-1.5.5/bin/bqemulator");
+    assert!(
+        path.exists(),
+        "the BigQuery emulator is not installed; run scripts/bq-emulator.sh (scripts/test.sh does it for you)"
+    );
+    path
+}
+
+/// The project every emulator test queries.
+pub const PROJECT: &str = "okr-test-project";
+
+/// A real BigQuery REST emulator on a free port, stopped when dropped.
+pub struct Emulator {
+    pub url: String,
+    child: Option<tokio::process::Child>,
+    client: reqwest::Client,
+}
+
+impl Emulator {
+    /// Starts an emulator and waits until it listens.
+    pub async fn start() -> Emulator {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut child = tokio::process::Command::new(emulator_binary())
+            .args([
+                "start",
+                "--project",
+                PROJECT,
+                "--rest-port",
+                "0",
+                "--grpc-port",
+                "0",
+                "--ephemeral",
+                "--log-format",
+                "console",
+                "--log-level",
+                "info",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start bqemulator");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            // Keep draining so the emulator never blocks on a full pipe.
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let port = tokio::time::timeout(std::time::Duration::from_secs(90), async {
+            while let Some(line) = rx.recv().await {
+                if let Some(rest) = line.split("Uvicorn running on http://127.0.0.1:").nth(1) {
+                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    return digits.parse::<u16>().expect("a port");
+                }
+            }
+            panic!("bqemulator exited before listening");
+        })
+        .await
+        .expect("bqemulator listens within 90 s");
+        let emulator = Emulator {
+            url: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+            client: reqwest::Client::new(),
+        };
+        emulator.create_dataset("sales").await;
+        emulator
+    }
+
+    /// Stops the emulator, as if BigQuery became unreachable.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Creates a dataset.
+    pub async fn create_dataset(&self, dataset: &str) {
+        let response = self
+            .client
+            .post(format!(
+                "{}/bigquery/v2/projects/{PROJECT}/datasets",
+                self.url
+            ))
+            .json(&json!({ "datasetReference": { "projectId": PROJECT, "datasetId": dataset } }))
+            .send()
+            .await
+            .expect("create a dataset");
+        assert!(
+            response.status().is_success(),
+            "{:?}",
+            response.text().await
+        );
+    }
+
+    /// Runs set-up SQL (DDL and DML) directly against the emulator.
+    pub async fn execute(&self, sql: &str) {
+        let response: Value = self
+            .client
+            .post(format!(
+                "{}/bigquery/v2/projects/{PROJECT}/queries",
+                self.url
+            ))
+            .json(&json!({ "query": sql, "useLegacySql": false }))
+            .send()
+            .await
+            .expect("run set-up SQL")
+            .json()
+            .await
+            .expect("a JSON answer");
+        assert!(
+            response.get("error").is_none() && response.get("errors").is_none(),
+            "set-up SQL failed: {response:#}"
+        );
+    }
 }

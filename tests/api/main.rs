@@ -5,6 +5,9 @@
 mod auth;
 mod batching;
 mod check_in;
+mod connections;
+mod data_sources;
+mod faults;
 mod health;
 mod helpers;
 mod isolation;

@@ -1,0 +1,366 @@
+//! BigQuery connections and who may use or manage them.
+//!
+//! Admins manage every connection of their organization. Members create
+//! their own when the organization allows it, manage only those, and use
+//! their own plus those shared with everyone or with them. Everyone in the
+//! organization may read a connection's name and project (it shows on the
+//! data sources that use it).
+
+use std::collections::HashSet;
+
+use entity::{connection, connection_share, data_source, user};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set, SqlErr, TransactionTrait, sea_query::Condition,
+};
+
+use crate::{
+    auth::{Principal, Role},
+    domain::validate::{self, ProjectId},
+    error::AppError,
+};
+
+use super::{new_id, now};
+
+/// A new connection as the caller described it.
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    pub name: String,
+    pub project_id: String,
+    pub location: Option<String>,
+    pub maximum_bytes_billed: Option<i64>,
+}
+
+/// Changes to a connection; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionPatch {
+    pub name: Option<String>,
+    pub project_id: Option<String>,
+    /// `Some(None)` lets BigQuery pick the location.
+    pub location: Option<Option<String>>,
+    /// `Some(None)` falls back to the server's default.
+    pub maximum_bytes_billed: Option<Option<i64>>,
+}
+
+/// Whether the caller may change, share, test or delete the connection.
+pub fn can_manage(principal: &Principal, conn: &connection::Model) -> bool {
+    conn.org_id == principal.org.id
+        && (principal.role == Role::Admin || conn.owner_id == principal.user.id)
+}
+
+/// Whether the caller may link data sources through the connection.
+pub async fn can_use(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    conn: &connection::Model,
+) -> Result<bool, AppError> {
+    if can_manage(principal, conn) || (conn.org_id == principal.org.id && conn.shared_with_everyone)
+    {
+        return Ok(true);
+    }
+    if conn.org_id != principal.org.id {
+        return Ok(false);
+    }
+    Ok(connection_share::Entity::find()
+        .filter(connection_share::Column::ConnectionId.eq(&conn.id))
+        .filter(connection_share::Column::UserId.eq(&principal.user.id))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// A connection of the organization.
+pub async fn get(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<connection::Model>, AppError> {
+    Ok(connection::Entity::find_by_id(id.to_owned())
+        .filter(connection::Column::OrgId.eq(org_id))
+        .one(db)
+        .await?)
+}
+
+async fn require(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    id: &str,
+) -> Result<connection::Model, AppError> {
+    get(db, org_id, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("connection", id))
+}
+
+fn refuse_manage(conn: &connection::Model) -> AppError {
+    AppError::Forbidden(format!(
+        "Only an admin or the owner of connection '{}' may change it.",
+        conn.name
+    ))
+}
+
+/// A connection the caller may manage, or `FORBIDDEN`.
+pub async fn require_managed(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    id: &str,
+) -> Result<connection::Model, AppError> {
+    let conn = require(db, &principal.org.id, id).await?;
+    if !can_manage(principal, &conn) {
+        return Err(refuse_manage(&conn));
+    }
+    Ok(conn)
+}
+
+/// A connection the caller may use, or `FORBIDDEN`.
+pub async fn require_usable(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    id: &str,
+) -> Result<connection::Model, AppError> {
+    let conn = require(db, &principal.org.id, id).await?;
+    if !can_use(db, principal, &conn).await? {
+        return Err(AppError::Forbidden(format!(
+            "Connection '{}' is not shared with you; ask its owner or an admin to share it.",
+            conn.name
+        )));
+    }
+    Ok(conn)
+}
+
+/// Connections the caller may use or manage, by name.
+pub async fn list_for(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+) -> Result<Vec<connection::Model>, AppError> {
+    let mut query =
+        connection::Entity::find().filter(connection::Column::OrgId.eq(&principal.org.id));
+    if principal.role != Role::Admin {
+        let shared: Vec<String> = connection_share::Entity::find()
+            .filter(connection_share::Column::UserId.eq(&principal.user.id))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|s| s.connection_id)
+            .collect();
+        query = query.filter(
+            Condition::any()
+                .add(connection::Column::OwnerId.eq(&principal.user.id))
+                .add(connection::Column::SharedWithEveryone.eq(true))
+                .add(connection::Column::Id.is_in(shared)),
+        );
+    }
+    Ok(query.order_by_asc(connection::Column::Name).all(db).await?)
+}
+
+/// Connections of the organization with these ids, in one statement.
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    ids: &[String],
+) -> Result<Vec<connection::Model>, sea_orm::DbErr> {
+    connection::Entity::find()
+        .filter(connection::Column::OrgId.eq(org_id))
+        .filter(connection::Column::Id.is_in(ids.iter().cloned()))
+        .all(db)
+        .await
+}
+
+/// The users a connection is shared with by name.
+pub async fn shared_with(
+    db: &impl ConnectionTrait,
+    connection_id: &str,
+) -> Result<Vec<user::Model>, AppError> {
+    let ids: Vec<String> = connection_share::Entity::find()
+        .filter(connection_share::Column::ConnectionId.eq(connection_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| s.user_id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(user::Entity::find()
+        .filter(user::Column::Id.is_in(ids))
+        .order_by_asc(user::Column::Email)
+        .all(db)
+        .await?)
+}
+
+fn name_taken(name: &str) -> AppError {
+    AppError::Conflict(format!(
+        "A connection named '{name}' already exists in your organization; pick another name."
+    ))
+}
+
+/// Maps a unique-name violation to `CONFLICT`.
+fn unique_name(err: sea_orm::DbErr, name: &str) -> AppError {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => name_taken(name),
+        _ => err.into(),
+    }
+}
+
+/// Creates a connection owned by the caller.
+pub async fn create(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    input: NewConnection,
+) -> Result<connection::Model, AppError> {
+    if principal.role != Role::Admin && !principal.org.members_can_create_connections {
+        return Err(AppError::Forbidden(
+            "Your organization lets only admins create connections; ask an admin to create one and share it with you.".to_owned(),
+        ));
+    }
+    let name = validate::connection_name(&input.name)?;
+    let project_id = ProjectId::parse(&input.project_id)?.into_inner();
+    let location = input
+        .location
+        .as_deref()
+        .map(validate::location)
+        .transpose()?;
+    let cap = input
+        .maximum_bytes_billed
+        .map(validate::maximum_bytes_billed)
+        .transpose()?;
+    let at = now();
+    let row = connection::ActiveModel {
+        id: Set(new_id()),
+        org_id: Set(principal.org.id.clone()),
+        name: Set(name.clone()),
+        project_id: Set(project_id),
+        location: Set(location),
+        owner_id: Set(principal.user.id.clone()),
+        shared_with_everyone: Set(false),
+        maximum_bytes_billed: Set(cap),
+        last_test_ok: Set(None),
+        last_test_message: Set(None),
+        last_tested_at: Set(None),
+        created_at: Set(at),
+        updated_at: Set(at),
+    };
+    row.insert(db).await.map_err(|e| unique_name(e, &name))
+}
+
+/// Changes a connection (admins, or its owner).
+pub async fn update(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+    patch: ConnectionPatch,
+) -> Result<connection::Model, AppError> {
+    let conn = require_managed(db, principal, id).await?;
+    let mut name = conn.name.clone();
+    let mut active: connection::ActiveModel = conn.into();
+    if let Some(n) = &patch.name {
+        name = validate::connection_name(n)?;
+        active.name = Set(name.clone());
+    }
+    if let Some(p) = &patch.project_id {
+        active.project_id = Set(ProjectId::parse(p)?.into_inner());
+        // A new project invalidates the last test.
+        active.last_test_ok = Set(None);
+        active.last_test_message = Set(None);
+        active.last_tested_at = Set(None);
+    }
+    if let Some(location) = &patch.location {
+        active.location = Set(location.as_deref().map(validate::location).transpose()?);
+    }
+    if let Some(cap) = patch.maximum_bytes_billed {
+        active.maximum_bytes_billed = Set(cap.map(validate::maximum_bytes_billed).transpose()?);
+    }
+    active.updated_at = Set(now());
+    active.update(db).await.map_err(|e| unique_name(e, &name))
+}
+
+/// Deletes a connection; `CONFLICT` naming the data sources while any use it.
+pub async fn delete(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+) -> Result<(), AppError> {
+    let txn = db.begin().await?;
+    let conn = require_managed(&txn, principal, id).await?;
+    let users = data_source::Entity::find()
+        .filter(data_source::Column::ConnectionId.eq(id))
+        .all(&txn)
+        .await?;
+    if !users.is_empty() {
+        let names = super::data_sources::describe_targets(&txn, &users).await?;
+        return Err(AppError::Conflict(format!(
+            "Connection '{}' is used by {} data source(s): {}. Unlink them or move them to another connection first.",
+            conn.name,
+            users.len(),
+            names.join(", ")
+        )));
+    }
+    connection::Entity::delete_by_id(id.to_owned())
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Sets who may use a connection: `everyone` toggles sharing with the whole
+/// organization; `user_ids`, when given, replaces the list of users.
+pub async fn share(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    id: &str,
+    everyone: Option<bool>,
+    user_ids: Option<Vec<String>>,
+) -> Result<connection::Model, AppError> {
+    let txn = db.begin().await?;
+    let conn = require_managed(&txn, principal, id).await?;
+    if let Some(ids) = user_ids {
+        let wanted: HashSet<String> = ids.into_iter().collect();
+        let found: HashSet<String> = super::orgs::users_by_ids(
+            &txn,
+            &principal.org.id,
+            &wanted.iter().cloned().collect::<Vec<_>>(),
+        )
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+        if let Some(missing) = wanted.difference(&found).next() {
+            return Err(AppError::not_found("user", missing));
+        }
+        connection_share::Entity::delete_many()
+            .filter(connection_share::Column::ConnectionId.eq(id))
+            .exec(&txn)
+            .await?;
+        if !found.is_empty() {
+            connection_share::Entity::insert_many(found.into_iter().map(|user_id| {
+                connection_share::ActiveModel {
+                    connection_id: Set(id.to_owned()),
+                    user_id: Set(user_id),
+                }
+            }))
+            .exec_without_returning(&txn)
+            .await?;
+        }
+    }
+    let mut active: connection::ActiveModel = conn.into();
+    if let Some(everyone) = everyone {
+        active.shared_with_everyone = Set(everyone);
+    }
+    active.updated_at = Set(now());
+    let updated = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Stores the outcome of a connection test.
+pub async fn record_test(
+    db: &impl ConnectionTrait,
+    conn: connection::Model,
+    ok: bool,
+    message: String,
+) -> Result<connection::Model, AppError> {
+    let mut active: connection::ActiveModel = conn.into();
+    active.last_test_ok = Set(Some(ok));
+    active.last_test_message = Set(Some(message));
+    active.last_tested_at = Set(Some(now()));
+    Ok(active.update(db).await?)
+}
