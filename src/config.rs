@@ -107,6 +107,71 @@ pub struct Config {
     #[arg(long, env = "SYNC_INTERVAL", default_value = "1h", global = true)]
     pub sync_interval: humantime::Duration,
 
+    /// Most BigQuery jobs at once from this replica's scheduler.
+    #[arg(long, env = "SYNC_CONCURRENCY", default_value_t = 4, global = true)]
+    pub sync_concurrency: usize,
+
+    /// Most BigQuery jobs at once per connection from this replica's scheduler.
+    #[arg(
+        long,
+        env = "SYNC_CONCURRENCY_PER_CONNECTION",
+        default_value_t = 2,
+        global = true
+    )]
+    pub sync_concurrency_per_connection: usize,
+
+    /// How often the scheduler looks for due data sources.
+    #[arg(long, env = "SYNC_TICK", default_value = "1s", global = true)]
+    pub sync_tick: humantime::Duration,
+
+    /// How long a claimed sync keeps other replicas away; a replica that dies
+    /// mid-sync leaves work that another picks up once this runs out.
+    #[arg(long, env = "SYNC_LEASE", default_value = "5m", global = true)]
+    pub sync_lease: humantime::Duration,
+
+    /// Least time between two refreshes of one data source (`RATE_LIMITED` otherwise).
+    #[arg(
+        long,
+        env = "REFRESH_MIN_INTERVAL",
+        default_value = "10s",
+        global = true
+    )]
+    pub refresh_min_interval: humantime::Duration,
+
+    /// Whether this replica runs the scheduler (all replicas may).
+    #[arg(long, env = "SCHEDULER_ENABLED", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub scheduler_enabled: bool,
+
+    /// Most open WebSocket connections on this replica.
+    #[arg(
+        long,
+        env = "WS_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub ws_max_connections: usize,
+
+    /// Most subscriptions on one WebSocket connection.
+    #[arg(
+        long,
+        env = "WS_MAX_SUBSCRIPTIONS",
+        default_value_t = 100,
+        global = true
+    )]
+    pub ws_max_subscriptions: usize,
+
+    /// How long a WebSocket client has to send `connection_init` (4408 after).
+    #[arg(long, env = "WS_INIT_TIMEOUT", default_value = "5s", global = true)]
+    pub ws_init_timeout: humantime::Duration,
+
+    /// How often the server pings each WebSocket.
+    #[arg(long, env = "WS_KEEP_ALIVE", default_value = "15s", global = true)]
+    pub ws_keep_alive: humantime::Duration,
+
+    /// How long shutdown waits for running syncs before exiting.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", global = true)]
+    pub shutdown_timeout: humantime::Duration,
+
     /// Organization whose admin token is printed at start.
     #[arg(long, env = "DEFAULT_ORG", default_value = "default", global = true)]
     pub default_org: String,

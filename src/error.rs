@@ -27,6 +27,8 @@ pub enum AppError {
     Conflict(String),
     /// No connection to link through: the caller may use none.
     NoConnection(String),
+    /// Too many requests of this kind; try again later.
+    RateLimited(String),
     /// BigQuery refused or failed the query (`QUERY_NOT_SELECT`,
     /// `QUERY_SHAPE` or `BIGQUERY_ERROR`).
     Warehouse {
@@ -49,6 +51,7 @@ impl AppError {
             AppError::BadUserInput { .. } => "BAD_USER_INPUT",
             AppError::Conflict(_) => "CONFLICT",
             AppError::NoConnection(_) => "NO_CONNECTION",
+            AppError::RateLimited(_) => "RATE_LIMITED",
             AppError::Warehouse { code, .. } => code,
             AppError::Internal(_) => "INTERNAL",
         }
@@ -60,13 +63,45 @@ impl AppError {
             AppError::Unauthenticated(m)
             | AppError::Forbidden(m)
             | AppError::Conflict(m)
-            | AppError::NoConnection(m) => m.clone(),
+            | AppError::NoConnection(m)
+            | AppError::RateLimited(m) => m.clone(),
             AppError::Warehouse { message, .. } => message.clone(),
             AppError::NotFound { what, id } => {
                 format!("No {what} with id '{id}' exists in your organization.")
             }
             AppError::BadUserInput { message, .. } => message.clone(),
             AppError::Internal(_) => "Internal error; it has been logged.".to_owned(),
+        }
+    }
+
+    /// The same error again, for every caller that waited on one shared run.
+    pub fn replicate(&self) -> AppError {
+        match self {
+            AppError::Unauthenticated(m) => AppError::Unauthenticated(m.clone()),
+            AppError::Forbidden(m) => AppError::Forbidden(m.clone()),
+            AppError::NotFound { what, id } => AppError::NotFound {
+                what,
+                id: id.clone(),
+            },
+            AppError::BadUserInput { field, message } => AppError::BadUserInput {
+                field,
+                message: message.clone(),
+            },
+            AppError::Conflict(m) => AppError::Conflict(m.clone()),
+            AppError::NoConnection(m) => AppError::NoConnection(m.clone()),
+            AppError::RateLimited(m) => AppError::RateLimited(m.clone()),
+            AppError::Warehouse {
+                code,
+                message,
+                reason,
+                transient,
+            } => AppError::Warehouse {
+                code,
+                message: message.clone(),
+                reason: reason.clone(),
+                transient: *transient,
+            },
+            AppError::Internal(err) => AppError::Internal(anyhow::anyhow!("{err:#}")),
         }
     }
 

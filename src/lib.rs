@@ -12,17 +12,21 @@
 //! - [`store`]: sea-orm reads and writes, scoped to one organization.
 //! - [`bigquery`]: the only code that knows BigQuery.
 //! - [`sync`]: linking, refreshing and testing against BigQuery.
+//! - [`events`]: progress and sync events, across replicas on PostgreSQL.
 //! - [`graphql`]: the schema: roots per feature, output types, loaders.
 //! - [`http`]: the axum router: `/graphql`, `/healthz`, `/readyz`.
+//! - [`ws`]: the WebSocket protocol guard in front of async-graphql.
 
 pub mod auth;
 pub mod bigquery;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod startup;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod ws;

@@ -1,18 +1,24 @@
 //! The application: connect and migrate, bind, serve until told to stop.
 
-use std::future::Future;
+use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::{self, TokenKeys},
     bigquery::{BackoffPolicy, IdentitySource, Warehouse, WarehouseConfig},
     config::Config,
+    events::EventBus,
     graphql,
     http::{self, AppState},
     store::db::{self, StatementCounter},
-    sync::Syncer,
+    sync::{
+        SyncSettings, Syncer,
+        scheduler::{Scheduler, SchedulerSettings},
+    },
+    ws::WsSettings,
 };
 
 /// A built server, bound and migrated, not yet serving.
@@ -20,6 +26,23 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     statements: StatementCounter,
+    syncer: Syncer,
+    scheduler: Option<Arc<Scheduler>>,
+    /// Where the event listener connects, on PostgreSQL.
+    listen_url: Option<String>,
+    shutdown_timeout: Duration,
+}
+
+/// A name for this replica on the leases it holds: host, process and a nonce.
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    format!(
+        "{host}-{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
 }
 
 impl Application {
@@ -55,20 +78,56 @@ impl Application {
             i64::try_from(config.sync_interval.as_secs()).context("SYNC_INTERVAL is too long")?;
         crate::domain::validate::sync_interval(default_interval)
             .map_err(|e| anyhow::anyhow!("SYNC_INTERVAL: {}", e.message))?;
-        let syncer = Syncer::new(db.clone(), warehouse, default_interval);
+        let events = EventBus::new(db.clone());
+        let syncer = Syncer::new(
+            db.clone(),
+            warehouse,
+            events,
+            SyncSettings {
+                default_interval_seconds: default_interval,
+                lease: config.sync_lease.into(),
+                refresh_min_interval: config.refresh_min_interval.into(),
+                replica: replica_name(),
+            },
+        );
+        let scheduler = config.scheduler_enabled.then(|| {
+            Scheduler::new(
+                syncer.clone(),
+                SchedulerSettings {
+                    tick: config.sync_tick.into(),
+                    concurrency: config.sync_concurrency.max(1),
+                    per_connection: config.sync_concurrency_per_connection.max(1),
+                    drain_timeout: config.shutdown_timeout.into(),
+                },
+            )
+        });
         let schema = graphql::schema_builder()
             .data(db.clone())
-            .data(syncer)
+            .data(syncer.clone())
             .finish();
         let state = AppState {
             schema,
             db,
             keys: TokenKeys::from_secret(&secret),
+            ws: WsSettings {
+                max_connections: config.ws_max_connections,
+                max_subscriptions: config.ws_max_subscriptions.max(1),
+                init_timeout: config.ws_init_timeout.into(),
+                keep_alive: config.ws_keep_alive.into(),
+            },
+            ws_connections: Arc::new(tokio::sync::Semaphore::new(
+                config.ws_max_connections.max(1),
+            )),
+            shutdown: CancellationToken::new(),
         };
         Ok(Application {
             listener,
             state,
             statements,
+            syncer,
+            scheduler,
+            listen_url: (!db::is_sqlite(&url)).then_some(url),
+            shutdown_timeout: config.shutdown_timeout.into(),
         })
     }
 
@@ -95,16 +154,38 @@ impl Application {
         self.statements.clone()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes. Then it stops claiming syncs,
+    /// closes WebSockets with a close frame, lets running syncs and requests
+    /// finish (bounded by the shutdown timeout) and returns.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let stop = self.state.shutdown.clone();
+        let mut background = tokio::task::JoinSet::new();
+        if let Some(url) = self.listen_url.clone() {
+            background.spawn(self.syncer.events().clone().listen(url, stop.clone()));
+        }
+        if let Some(scheduler) = self.scheduler.clone() {
+            background.spawn(scheduler.run(stop.clone()));
+        }
         let app = http::router(self.state);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")
+        let signal_stop = stop.clone();
+        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            signal_stop.cancel();
+        });
+        let served = serve.await.context("serving HTTP");
+        stop.cancel();
+        let drained = tokio::time::timeout(self.shutdown_timeout, async {
+            while background.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("background tasks did not stop in time");
+        }
+        tracing::info!("stopped");
+        served
     }
 }
 

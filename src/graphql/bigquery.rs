@@ -24,7 +24,7 @@ use super::{
 /// Most sync runs returned at once.
 const MAX_SYNC_RUNS: i32 = 100;
 
-fn syncer<'a>(ctx: &Context<'a>) -> &'a Syncer {
+pub(super) fn syncer<'a>(ctx: &Context<'a>) -> &'a Syncer {
     ctx.data_unchecked::<Syncer>()
 }
 
@@ -549,8 +549,7 @@ impl BigQueryMutation {
             sql: input.sql,
             sync_interval_seconds: input.sync_interval_seconds,
         };
-        let (ds, _changes) = syncer(ctx).link(principal, request).await?;
-        Ok(DataSource(ds))
+        Ok(DataSource(syncer(ctx).link(principal, request).await?))
     }
 
     /// Changes a data source; a new SQL or connection is validated first.
@@ -567,8 +566,9 @@ impl BigQueryMutation {
             sync_interval_seconds: input.sync_interval_seconds,
             paused: input.paused,
         };
-        let (ds, _changes) = syncer(ctx).update(principal, &id, request).await?;
-        Ok(DataSource(ds))
+        Ok(DataSource(
+            syncer(ctx).update(principal, &id, request).await?,
+        ))
     }
 
     /// Removes a data source; the values it recorded stay in the history.
@@ -582,7 +582,6 @@ impl BigQueryMutation {
     /// source (`state: ERROR`, `lastError`) and the last good value stays.
     async fn refresh_data_source(&self, ctx: &Context<'_>, id: ID) -> Result<DataSource> {
         let principal = ctx.principal()?;
-        let (ds, _changes) = syncer(ctx).refresh(principal, &id).await?;
-        Ok(DataSource(ds))
+        Ok(DataSource(syncer(ctx).refresh(principal, &id).await?))
     }
 }

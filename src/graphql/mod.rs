@@ -3,14 +3,15 @@
 
 mod bigquery;
 mod context;
+mod events;
 mod loaders;
 mod okrs;
 mod org;
 mod types;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
-pub use context::{RequestContext, request_data};
+pub use context::{RequestAuth, RequestContext, RequestTime, request_data};
 pub use loaders::Loaders;
 
 /// Every query field, by feature.
@@ -25,15 +26,24 @@ pub struct Mutation(
     bigquery::BigQueryMutation,
 );
 
+/// Every subscription field, by feature.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(events::EventSubscription);
+
 /// The okr-pulse schema.
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// Query depth beyond which a request is refused before it runs.
 const MAX_DEPTH: usize = 32;
 
 /// The schema without its server-wide data (enough to export the SDL).
-pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription).limit_depth(MAX_DEPTH)
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(MAX_DEPTH)
 }
 
 /// The SDL as checked in at `schema.graphql`.

@@ -14,6 +14,7 @@ use crate::{
 
 use super::{
     RequestContext,
+    bigquery::syncer,
     types::{KeyResult, KeyResultKind, KpiCondition, Objective, ProgressMode, ProgressPoint},
 };
 
@@ -172,7 +173,8 @@ impl OkrMutation {
             start_value: input.start_value,
             target_value: input.target_value,
         };
-        let (model, _changes) = objectives::create(ctx.db(), principal, new).await?;
+        let (model, changes) = objectives::create(ctx.db(), principal, new).await?;
+        syncer(ctx).publish(&changes).await;
         Ok(Objective(model))
     }
 
@@ -200,7 +202,8 @@ impl OkrMutation {
             start_value: input.start_value,
             target_value: input.target_value,
         };
-        let (model, _changes) = objectives::update(ctx.db(), principal, &id, patch).await?;
+        let (model, changes) = objectives::update(ctx.db(), principal, &id, patch).await?;
+        syncer(ctx).publish(&changes).await;
         Ok(Objective(model))
     }
 
@@ -208,7 +211,8 @@ impl OkrMutation {
     /// Its child objectives are kept and move up to its parent (or become roots).
     async fn delete_objective(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let principal = ctx.principal()?;
-        objectives::delete(ctx.db(), principal, &id).await?;
+        let changes = objectives::delete(ctx.db(), principal, &id).await?;
+        syncer(ctx).publish(&changes).await;
         Ok(id)
     }
 
@@ -229,7 +233,8 @@ impl OkrMutation {
             unit: input.unit,
             weight: input.weight,
         };
-        let (model, _changes) = key_results::create(ctx.db(), principal, new).await?;
+        let (model, changes) = key_results::create(ctx.db(), principal, new).await?;
+        syncer(ctx).publish(&changes).await;
         key_result_output(ctx, model).await
     }
 
@@ -249,14 +254,16 @@ impl OkrMutation {
             unit: input.unit,
             weight: input.weight,
         };
-        let (model, _changes) = key_results::update(ctx.db(), principal, &id, patch).await?;
+        let (model, changes) = key_results::update(ctx.db(), principal, &id, patch).await?;
+        syncer(ctx).publish(&changes).await;
         key_result_output(ctx, model).await
     }
 
     /// Deletes a key result with its data source and history.
     async fn delete_key_result(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let principal = ctx.principal()?;
-        key_results::delete(ctx.db(), principal, &id).await?;
+        let changes = key_results::delete(ctx.db(), principal, &id).await?;
+        syncer(ctx).publish(&changes).await;
         Ok(id)
     }
 
@@ -270,7 +277,8 @@ impl OkrMutation {
             note: input.note,
             pause_automatic_updates: input.pause_automatic_updates,
         };
-        let (point, _changes) = progress::check_in(ctx.db(), principal, value).await?;
+        let (point, changes) = progress::check_in(ctx.db(), principal, value).await?;
+        syncer(ctx).publish(&changes).await;
         Ok(point.into())
     }
 }

@@ -247,6 +247,8 @@ impl Trigger {
 #[derive(Debug, Clone)]
 pub struct RunSuccess {
     pub value: f64,
+    /// When to run next (the caller adds jitter).
+    pub next_sync_at: Option<DateTime<Utc>>,
     pub job_id: Option<String>,
     pub bytes_processed: Option<i64>,
     pub attempts: u32,
@@ -289,7 +291,7 @@ pub async fn insert_linked(
     resolved: &Resolved,
     link: NewLink,
     run: RunSuccess,
-) -> Result<(data_source::Model, Vec<ProgressChange>), AppError> {
+) -> Result<Recorded, AppError> {
     let txn = db.begin().await?;
     let at = now();
     let (objective_id, key_result_id) = match &resolved.feeds {
@@ -324,11 +326,25 @@ pub async fn insert_linked(
         Some(SqlErr::UniqueConstraintViolation(_)) => already_linked(),
         _ => err.into(),
     })?;
-    insert_run(&txn, &model, Trigger::Link, Ok(&run), "OK").await?;
+    let sync_run = insert_run(&txn, &model, Trigger::Link, Ok(&run), "OK").await?;
     let mut changes = Vec::new();
     write_value(&txn, org, resolved, run.value, Trigger::Link, &mut changes).await?;
     txn.commit().await?;
-    Ok((model, changes))
+    Ok(Recorded {
+        data_source: model,
+        changes,
+        sync_run_id: sync_run.id,
+    })
+}
+
+/// What one recorded run left behind.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub data_source: data_source::Model,
+    /// Progress changes it caused (none when the value did not move).
+    pub changes: Vec<ProgressChange>,
+    /// The sync run that logs it.
+    pub sync_run_id: i64,
 }
 
 /// The refusal for a second data source on one target.
@@ -414,12 +430,12 @@ pub async fn record_success(
     ds_id: &str,
     trigger: Trigger,
     run: RunSuccess,
-) -> Result<(data_source::Model, bool, Vec<ProgressChange>), AppError> {
+) -> Result<Recorded, AppError> {
     let txn = db.begin().await?;
     let ds = require(&txn, &org.id, ds_id).await?;
     let resolved = resolve_existing(&txn, &ds).await?;
     let changed = resolved.current_value != Some(run.value);
-    insert_run(
+    let sync_run = insert_run(
         &txn,
         &ds,
         trigger,
@@ -437,17 +453,23 @@ pub async fn record_success(
     active.state = Set("OK".to_owned());
     active.last_value = Set(Some(run.value));
     active.last_synced_at = Set(Some(at));
-    active.next_sync_at = Set(at + Duration::seconds(interval));
+    active.next_sync_at = Set(run.next_sync_at.unwrap_or(at + Duration::seconds(interval)));
     active.last_error_code = Set(None);
     active.last_error_message = Set(None);
     active.last_error_at = Set(None);
     active.last_error_reason = Set(None);
     active.last_error_transient = Set(None);
     active.consecutive_failures = Set(0);
+    active.lease_owner = Set(None);
+    active.lease_expires_at = Set(None);
     active.updated_at = Set(at);
     let updated = active.update(&txn).await?;
     txn.commit().await?;
-    Ok((updated, changed, changes))
+    Ok(Recorded {
+        data_source: updated,
+        changes,
+        sync_run_id: sync_run.id,
+    })
 }
 
 /// Seconds until the next attempt after `failures` failures in a row: a
@@ -468,10 +490,10 @@ pub async fn record_failure(
     ds_id: &str,
     trigger: Trigger,
     failure: RunFailure,
-) -> Result<data_source::Model, AppError> {
+) -> Result<Recorded, AppError> {
     let txn = db.begin().await?;
     let ds = require(&txn, org_id, ds_id).await?;
-    insert_run(&txn, &ds, trigger, Err(&failure), "ERROR").await?;
+    let sync_run = insert_run(&txn, &ds, trigger, Err(&failure), "ERROR").await?;
     let at = now();
     let failures = ds.consecutive_failures + 1;
     let wait = retry_after_seconds(ds.sync_interval_seconds, failures, failure.transient);
@@ -484,10 +506,16 @@ pub async fn record_failure(
     active.last_error_at = Set(Some(at));
     active.consecutive_failures = Set(failures);
     active.next_sync_at = Set(at + Duration::seconds(wait));
+    active.lease_owner = Set(None);
+    active.lease_expires_at = Set(None);
     active.updated_at = Set(at);
     let updated = active.update(&txn).await?;
     txn.commit().await?;
-    Ok(updated)
+    Ok(Recorded {
+        data_source: updated,
+        changes: Vec::new(),
+        sync_run_id: sync_run.id,
+    })
 }
 
 /// Settings of a data source that need no BigQuery run to change.
@@ -541,11 +569,11 @@ pub async fn replace_query(
     connection_id: String,
     sql: String,
     run: RunSuccess,
-) -> Result<(data_source::Model, Vec<ProgressChange>), AppError> {
+) -> Result<Recorded, AppError> {
     let txn = db.begin().await?;
     let ds = require(&txn, &org.id, ds_id).await?;
     let resolved = resolve_existing(&txn, &ds).await?;
-    insert_run(&txn, &ds, Trigger::Link, Ok(&run), "OK").await?;
+    let sync_run = insert_run(&txn, &ds, Trigger::Link, Ok(&run), "OK").await?;
     let mut changes = Vec::new();
     if resolved.current_value != Some(run.value) {
         write_value(&txn, org, &resolved, run.value, Trigger::Link, &mut changes).await?;
@@ -571,7 +599,11 @@ pub async fn replace_query(
     active.updated_at = Set(at);
     let updated = active.update(&txn).await?;
     txn.commit().await?;
-    Ok((updated, changes))
+    Ok(Recorded {
+        data_source: updated,
+        changes,
+        sync_run_id: sync_run.id,
+    })
 }
 
 /// Removes a data source and its sync log; the value it recorded stays.
@@ -585,6 +617,111 @@ pub async fn delete(db: &impl ConnectionTrait, org_id: &str, id: &str) -> Result
         return Err(AppError::not_found("data source", id));
     }
     Ok(())
+}
+
+/// Claims up to `limit` due data sources for `owner` until `lease_until`:
+/// due (`next_sync_at <= now`), not paused, and not leased by a live lease.
+/// On PostgreSQL the candidates are locked with `FOR UPDATE SKIP LOCKED`, so
+/// replicas claiming at the same moment never get the same row.
+pub async fn claim_due(
+    db: &impl ConnectionTrait,
+    owner: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<data_source::Model>, AppError> {
+    use data_source::Column as C;
+    use sea_orm::sea_query::{LockBehavior, LockType, Query};
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut candidates = Query::select();
+    candidates
+        .column(C::Id)
+        .from(data_source::Entity)
+        .cond_where(
+            sea_orm::Condition::all()
+                .add(C::NextSyncAt.lte(now))
+                .add(C::State.ne("PAUSED"))
+                .add(
+                    sea_orm::Condition::any()
+                        .add(C::LeaseExpiresAt.is_null())
+                        .add(C::LeaseExpiresAt.lt(now)),
+                ),
+        )
+        .order_by(C::NextSyncAt, sea_orm::Order::Asc)
+        .limit(limit);
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let update = Query::update()
+        .table(data_source::Entity)
+        .value(C::LeaseOwner, owner)
+        .value(C::LeaseExpiresAt, lease_until)
+        .and_where(C::Id.in_subquery(candidates.to_owned()))
+        .returning_all()
+        .to_owned();
+    let builder = db.get_database_backend();
+    let rows = db.query_all_raw(builder.build(&update)).await?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        use sea_orm::FromQueryResult;
+        claimed.push(data_source::Model::from_query_result(&row, "")?);
+    }
+    Ok(claimed)
+}
+
+/// Claims one data source whatever its due time, unless a live lease holds it.
+pub async fn claim_one(
+    db: &impl ConnectionTrait,
+    id: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    use data_source::Column as C;
+    let result = data_source::Entity::update_many()
+        .col_expr(C::LeaseOwner, owner.into())
+        .col_expr(C::LeaseExpiresAt, lease_until.into())
+        .filter(C::Id.eq(id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(C::LeaseExpiresAt.is_null())
+                .add(C::LeaseExpiresAt.lt(now)),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Gives a lease back without recording a run (the run was not made).
+pub async fn release(db: &impl ConnectionTrait, id: &str, owner: &str) -> Result<(), AppError> {
+    use data_source::Column as C;
+    data_source::Entity::update_many()
+        .col_expr(C::LeaseOwner, Option::<String>::None.into())
+        .col_expr(C::LeaseExpiresAt, Option::<DateTime<Utc>>::None.into())
+        .filter(C::Id.eq(id))
+        .filter(C::LeaseOwner.eq(owner))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// When the last refresh of a data source started, if any.
+pub async fn last_refresh(
+    db: &impl ConnectionTrait,
+    data_source_id: &str,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    Ok(sync_run::Entity::find()
+        .select_only()
+        .column(sync_run::Column::StartedAt)
+        .filter(sync_run::Column::DataSourceId.eq(data_source_id))
+        .filter(sync_run::Column::Trigger.eq("REFRESH"))
+        .order_by_desc(sync_run::Column::Id)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?)
 }
 
 #[cfg(test)]

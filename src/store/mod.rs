@@ -5,6 +5,7 @@
 pub mod connections;
 pub mod data_sources;
 pub mod db;
+pub mod events;
 pub mod key_results;
 pub mod objectives;
 pub mod orgs;

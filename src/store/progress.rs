@@ -150,6 +150,8 @@ pub fn objective_status(
 /// One committed change of an objective's or key result's progress.
 #[derive(Debug, Clone)]
 pub struct ProgressChange {
+    /// The history point that records it; events are rebuilt from it.
+    pub point_id: i64,
     pub objective_id: String,
     /// Set when the key result changed; none for the objective's own change.
     pub key_result_id: Option<String>,
@@ -241,7 +243,7 @@ pub async fn roll_up_ancestors(
         }
         let (expected, status) = objective_status(&o, new_progress, scoring, at);
         let (_, previous_status) = objective_status(&o, o.progress, scoring, at);
-        write_point(
+        let point = write_point(
             db,
             org_id,
             PointOwner::Objective(&o.id),
@@ -255,6 +257,7 @@ pub async fn roll_up_ancestors(
         )
         .await?;
         changes.push(ProgressChange {
+            point_id: point.id,
             objective_id: o.id.clone(),
             key_result_id: None,
             value: None,
@@ -400,6 +403,7 @@ pub async fn record_value(
             )
             .await?;
             changes.push(ProgressChange {
+                point_id: point.id,
                 objective_id: o.id.clone(),
                 key_result_id: Some(kr_id.clone()),
                 value: Some(input.value),
@@ -446,6 +450,7 @@ pub async fn record_value(
             )
             .await?;
             changes.push(ProgressChange {
+                point_id: point.id,
                 objective_id: o.id.clone(),
                 key_result_id: None,
                 value: Some(input.value),

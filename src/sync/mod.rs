@@ -1,24 +1,57 @@
 //! Running data sources: linking (validate, then save), changing a query,
-//! refreshing on demand, and testing connections. Each BigQuery call happens
-//! outside any database transaction; only its outcome is written, in one.
+//! refreshing on demand, the scheduler, and testing connections. Each
+//! BigQuery call happens outside any database transaction; only its outcome
+//! is written, in one, and its events are published after the commit.
+//!
+//! One data source never runs twice at once: in this process a second
+//! request joins the run in flight; across replicas a lease in the database
+//! (claimed with `FOR UPDATE SKIP LOCKED` on PostgreSQL) keeps others out
+//! until the run is recorded or the lease lapses.
 
-use std::{sync::Arc, time::Instant};
+pub mod schedule;
+pub mod scheduler;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use chrono::Utc;
-use entity::{connection, data_source};
-use sea_orm::DatabaseConnection;
+use entity::{connection, data_source, organization};
+use futures::{FutureExt, future::Shared};
+use sea_orm::{DatabaseConnection, EntityTrait};
 
 use crate::{
     auth::Principal,
     bigquery::{Measurement, QueryParams, Target, Warehouse, WarehouseError},
     domain::{progress::Period, validate},
     error::AppError,
+    events::{EventBus, Notice},
     store::{
         connections,
-        data_sources::{self, NewLink, Resolved, RunFailure, RunSuccess, SettingsPatch, Trigger},
+        data_sources::{
+            self, NewLink, Recorded, Resolved, RunFailure, RunSuccess, SettingsPatch, Trigger,
+        },
         progress::ProgressChange,
     },
 };
+
+/// How the syncer paces itself.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// Interval of a data source linked without one, in seconds.
+    pub default_interval_seconds: i64,
+    /// How long a claimed run keeps other replicas away.
+    pub lease: Duration,
+    /// Least time between two refreshes of one data source.
+    pub refresh_min_interval: Duration,
+    /// This replica's name on the leases it holds.
+    pub replica: String,
+}
+
+/// A run in flight that later callers join.
+type SharedRun = Shared<futures::future::BoxFuture<'static, Result<Arc<Recorded>, Arc<AppError>>>>;
 
 /// A link request as the caller described it.
 #[derive(Debug, Clone)]
@@ -44,8 +77,18 @@ pub struct UpdateRequest {
 pub struct Syncer {
     db: DatabaseConnection,
     warehouse: Arc<Warehouse>,
-    /// Interval of a data source linked without one.
-    default_interval_seconds: i64,
+    events: EventBus,
+    settings: Arc<SyncSettings>,
+    /// Runs in flight in this process, by data source id.
+    in_flight: Arc<Mutex<HashMap<String, SharedRun>>>,
+}
+
+/// The ids an outcome announces.
+fn notice_of(changes: &[ProgressChange], sync_run: Option<i64>) -> Notice {
+    Notice {
+        points: changes.iter().map(|c| c.point_id).collect(),
+        sync_runs: sync_run.into_iter().collect(),
+    }
 }
 
 /// The BigQuery target of a connection.
@@ -69,6 +112,7 @@ fn params_for(period: Period) -> QueryParams {
 fn success(m: Measurement, started: chrono::DateTime<Utc>, clock: Instant) -> RunSuccess {
     RunSuccess {
         value: m.value,
+        next_sync_at: None,
         job_id: m.job.job_id,
         bytes_processed: m.job.bytes_processed,
         attempts: m.job.attempts.max(1),
@@ -94,17 +138,40 @@ fn failure(err: &WarehouseError, started: chrono::DateTime<Utc>, clock: Instant)
 }
 
 impl Syncer {
-    /// A syncer over this database and warehouse.
+    /// A syncer over this database, warehouse and event bus.
     pub fn new(
         db: DatabaseConnection,
         warehouse: Arc<Warehouse>,
-        default_interval_seconds: i64,
+        events: EventBus,
+        settings: SyncSettings,
     ) -> Syncer {
         Syncer {
             db,
             warehouse,
-            default_interval_seconds,
+            events,
+            settings: Arc::new(settings),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// The event bus outcomes are published on.
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// The database.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The pacing settings.
+    pub fn settings(&self) -> &SyncSettings {
+        &self.settings
+    }
+
+    /// Publishes progress changes after their commit.
+    pub async fn publish(&self, changes: &[ProgressChange]) {
+        self.events.committed(notice_of(changes, None)).await;
     }
 
     /// The warehouse in use.
@@ -147,12 +214,12 @@ impl Syncer {
         &self,
         principal: &Principal,
         request: LinkRequest,
-    ) -> Result<(data_source::Model, Vec<ProgressChange>), AppError> {
+    ) -> Result<data_source::Model, AppError> {
         let sql = validate::sql(&request.sql)?;
         let interval = validate::sync_interval(
             request
                 .sync_interval_seconds
-                .unwrap_or(self.default_interval_seconds),
+                .unwrap_or(self.settings.default_interval_seconds),
         )?;
         let resolved = data_sources::resolve(
             &self.db,
@@ -171,8 +238,9 @@ impl Syncer {
             .pick_connection(principal, request.connection_id.as_deref())
             .await?;
         let id = data_sources::reserve_id();
-        let run = self.validate(&conn, &id, &sql, &resolved).await?;
-        data_sources::insert_linked(
+        let mut run = self.validate(&conn, &id, &sql, &resolved).await?;
+        run.next_sync_at = Some(schedule::next_sync_at(Utc::now(), interval, rand::random()));
+        let recorded = data_sources::insert_linked(
             &self.db,
             &principal.org,
             &resolved,
@@ -185,7 +253,11 @@ impl Syncer {
             },
             run,
         )
-        .await
+        .await?;
+        self.events
+            .committed(notice_of(&recorded.changes, Some(recorded.sync_run_id)))
+            .await;
+        Ok(recorded.data_source)
     }
 
     async fn validate(
@@ -212,7 +284,7 @@ impl Syncer {
         principal: &Principal,
         id: &str,
         request: UpdateRequest,
-    ) -> Result<(data_source::Model, Vec<ProgressChange>), AppError> {
+    ) -> Result<data_source::Model, AppError> {
         let ds = data_sources::require(&self.db, &principal.org.id, id).await?;
         let interval = request
             .sync_interval_seconds
@@ -223,7 +295,6 @@ impl Syncer {
             Some(conn_id) => Some(connections::require_usable(&self.db, principal, conn_id).await?),
             None => None,
         };
-        let mut changes = Vec::new();
         let mut ds = ds;
         let query_changed = new_sql.as_ref().is_some_and(|s| *s != ds.sql)
             || new_conn.as_ref().is_some_and(|c| c.id != ds.connection_id);
@@ -244,11 +315,13 @@ impl Syncer {
             let sql = new_sql.unwrap_or_else(|| ds.sql.clone());
             let resolved = data_sources::resolve_existing(&self.db, &ds).await?;
             let run = self.validate(&conn, &ds.id, &sql, &resolved).await?;
-            let (updated, c) =
+            let recorded =
                 data_sources::replace_query(&self.db, &principal.org, &ds.id, conn.id, sql, run)
                     .await?;
-            changes = c;
-            ds = updated;
+            self.events
+                .committed(notice_of(&recorded.changes, Some(recorded.sync_run_id)))
+                .await;
+            ds = recorded.data_source;
         }
         if interval.is_some() || request.paused.is_some() {
             ds = data_sources::update_settings(
@@ -261,17 +334,19 @@ impl Syncer {
             )
             .await?;
         }
-        Ok((ds, changes))
+        Ok(ds)
     }
 
     /// Runs a data source now and records the outcome. A BigQuery failure is
     /// recorded on the data source (state `ERROR`, `lastError`) rather than
-    /// returned as an error; the last good value stays.
+    /// returned as an error; the last good value stays. A refresh while the
+    /// data source is already running joins that run; refreshes closer
+    /// together than the configured minimum are refused with `RATE_LIMITED`.
     pub async fn refresh(
         &self,
         principal: &Principal,
         id: &str,
-    ) -> Result<(data_source::Model, Vec<ProgressChange>), AppError> {
+    ) -> Result<data_source::Model, AppError> {
         let ds = data_sources::require(&self.db, &principal.org.id, id).await?;
         if ds.state == "PAUSED" {
             return Err(AppError::bad_input(
@@ -279,20 +354,136 @@ impl Syncer {
                 "This data source is paused so that a manual check-in is kept; resume it with updateDataSource(paused: false) first.",
             ));
         }
-        self.run(&principal.org, ds, Trigger::Refresh).await
+        if let Some(run) = self.joinable(id) {
+            return Ok(run.await.map_err(|e| e.replicate())?.data_source.clone());
+        }
+        if let Some(last) = data_sources::last_refresh(&self.db, id).await? {
+            let min =
+                chrono::Duration::from_std(self.settings.refresh_min_interval).unwrap_or_default();
+            let next_allowed = last + min;
+            if Utc::now() < next_allowed {
+                let wait = (next_allowed - Utc::now()).num_milliseconds().max(0) as f64 / 1000.0;
+                return Err(AppError::RateLimited(format!(
+                    "This data source was refreshed moments ago; try again in {wait:.1} s."
+                )));
+            }
+        }
+        let recorded = self
+            .run_once(principal.org.clone(), ds, Trigger::Refresh)
+            .await?;
+        Ok(recorded.data_source.clone())
     }
 
-    /// One run of a data source, recorded.
-    pub async fn run(
+    /// The run of this data source in flight in this process, if any.
+    fn joinable(&self, id: &str) -> Option<SharedRun> {
+        self.in_flight.lock().ok()?.get(id).cloned()
+    }
+
+    /// Runs a data source unless it is running already, in which case the
+    /// caller joins that run. Another replica's live lease is waited out.
+    pub async fn run_once(
         &self,
-        org: &entity::organization::Model,
+        org: organization::Model,
         ds: data_source::Model,
         trigger: Trigger,
-    ) -> Result<(data_source::Model, Vec<ProgressChange>), AppError> {
+    ) -> Result<Arc<Recorded>, AppError> {
+        let id = ds.id.clone();
+        let shared = {
+            let mut in_flight = self
+                .in_flight
+                .lock()
+                .map_err(|_| AppError::internal(anyhow::anyhow!("in-flight map poisoned")))?;
+            if let Some(run) = in_flight.get(&id) {
+                run.clone()
+            } else {
+                let this = self.clone();
+                let task_id = id.clone();
+                // The run goes on even if every caller goes away, so that
+                // what BigQuery answered is always recorded.
+                let handle = tokio::spawn(async move {
+                    let outcome = this.run_leased(&org, ds, trigger).await;
+                    if let Ok(mut in_flight) = this.in_flight.lock() {
+                        in_flight.remove(&task_id);
+                    }
+                    outcome.map(Arc::new).map_err(Arc::new)
+                });
+                let run: SharedRun = async move {
+                    handle.await.unwrap_or_else(|err| {
+                        Err(Arc::new(AppError::internal(anyhow::anyhow!(
+                            "sync task failed: {err}"
+                        ))))
+                    })
+                }
+                .boxed()
+                .shared();
+                in_flight.insert(id, run.clone());
+                run
+            }
+        };
+        shared.await.map_err(|e| e.replicate())
+    }
+
+    /// Takes the lease (waiting out another replica's), runs, records.
+    async fn run_leased(
+        &self,
+        org: &organization::Model,
+        ds: data_source::Model,
+        trigger: Trigger,
+    ) -> Result<Recorded, AppError> {
+        let lease = chrono::Duration::from_std(self.settings.lease).unwrap_or_default();
+        let replica = self.settings.replica.as_str();
+        let already_ours = ds.lease_owner.as_deref() == Some(replica)
+            && ds.lease_expires_at.is_some_and(|t| t > Utc::now());
+        if !already_ours {
+            let deadline = Instant::now() + self.settings.lease;
+            loop {
+                let now = Utc::now();
+                if data_sources::claim_one(&self.db, &ds.id, replica, now, now + lease).await? {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(AppError::Conflict(
+                        "Another server is still running this data source; try again shortly."
+                            .to_owned(),
+                    ));
+                }
+                // Another replica runs it: wait for its outcome and join it.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let current = data_sources::require(&self.db, &org.id, &ds.id).await?;
+                if current.lease_owner.is_none()
+                    && current.last_synced_at.max(current.last_error_at)
+                        > ds.last_synced_at.max(ds.last_error_at)
+                {
+                    return Ok(Recorded {
+                        data_source: current,
+                        changes: Vec::new(),
+                        sync_run_id: 0,
+                    });
+                }
+            }
+        }
+        let outcome = self.execute(org, &ds, trigger).await;
+        if outcome.is_err() {
+            let _ = data_sources::release(&self.db, &ds.id, replica).await;
+        }
+        let recorded = outcome?;
+        self.events
+            .committed(notice_of(&recorded.changes, Some(recorded.sync_run_id)))
+            .await;
+        Ok(recorded)
+    }
+
+    /// One run of a data source against BigQuery, recorded.
+    async fn execute(
+        &self,
+        org: &organization::Model,
+        ds: &data_source::Model,
+        trigger: Trigger,
+    ) -> Result<Recorded, AppError> {
         let conn = connections::get(&self.db, &org.id, &ds.connection_id)
             .await?
             .ok_or_else(|| AppError::not_found("connection", &ds.connection_id))?;
-        let resolved = data_sources::resolve_existing(&self.db, &ds).await?;
+        let resolved = data_sources::resolve_existing(&self.db, ds).await?;
         let started = Utc::now();
         let clock = Instant::now();
         let labels = [("app", "okr-pulse"), ("data_source", ds.id.as_str())];
@@ -307,7 +498,12 @@ impl Syncer {
             .await;
         match outcome {
             Ok(m) => {
-                let run = success(m, started, clock);
+                let mut run = success(m, started, clock);
+                run.next_sync_at = Some(schedule::next_sync_at(
+                    Utc::now(),
+                    ds.sync_interval_seconds,
+                    rand::random(),
+                ));
                 tracing::info!(
                     data_source_id = %ds.id,
                     job_id = run.job_id.as_deref().unwrap_or(""),
@@ -315,9 +511,7 @@ impl Syncer {
                     duration_ms = run.duration_ms,
                     "data source synced"
                 );
-                let (updated, _changed, changes) =
-                    data_sources::record_success(&self.db, org, &ds.id, trigger, run).await?;
-                Ok((updated, changes))
+                data_sources::record_success(&self.db, org, &ds.id, trigger, run).await
             }
             Err(err) => {
                 let fail = failure(&err, started, clock);
@@ -328,11 +522,17 @@ impl Syncer {
                     transient = fail.transient,
                     "data source sync failed"
                 );
-                let updated =
-                    data_sources::record_failure(&self.db, &org.id, &ds.id, trigger, fail).await?;
-                Ok((updated, Vec::new()))
+                data_sources::record_failure(&self.db, &org.id, &ds.id, trigger, fail).await
             }
         }
+    }
+
+    /// The organization a data source belongs to.
+    pub async fn org_of(&self, ds: &data_source::Model) -> Result<organization::Model, AppError> {
+        organization::Entity::find_by_id(ds.org_id.clone())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| AppError::not_found("organization", &ds.org_id))
     }
 
     /// Dry-runs in the connection's project and stores the outcome.

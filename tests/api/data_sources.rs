@@ -590,7 +590,8 @@ async fn bigquery_figures_for_link_and_refresh() {
     let (objective, _) = fixture(&app, &emulator, &admin).await;
     insert_leads(&emulator, 12, today()).await;
     create_connection(&app, &admin, "C").await;
-    let sql = "SELECT SUM(n) AS leads FROM sales.leads WHERE day BETWEEN @period_start AND @period_end";
+    let sql =
+        "SELECT SUM(n) AS leads FROM sales.leads WHERE day BETWEEN @period_start AND @period_end";
     let mut links = Vec::new();
     let mut ids = Vec::new();
     for i in 0..20 {
@@ -599,7 +600,11 @@ async fn bigquery_figures_for_link_and_refresh() {
             .await;
         let started = std::time::Instant::now();
         let data = app
-            .data(&admin, "mutation($input: LinkDataSourceInput!) { linkDataSource(input: $input) { id } }", json!({ "input": { "keyResultId": kr, "sql": sql } }))
+            .data(
+                &admin,
+                "mutation($input: LinkDataSourceInput!) { linkDataSource(input: $input) { id } }",
+                json!({ "input": { "keyResultId": kr, "sql": sql } }),
+            )
             .await;
         links.push(started.elapsed());
         ids.push(data["linkDataSource"]["id"].clone());
@@ -608,8 +613,12 @@ async fn bigquery_figures_for_link_and_refresh() {
     for (i, id) in ids.iter().enumerate() {
         insert_leads(&emulator, i as i64, today()).await;
         let started = std::time::Instant::now();
-        app.data(&admin, "mutation($id: ID!) { refreshDataSource(id: $id) { state } }", json!({ "id": id }))
-            .await;
+        app.data(
+            &admin,
+            "mutation($id: ID!) { refreshDataSource(id: $id) { state } }",
+            json!({ "id": id }),
+        )
+        .await;
         refreshes.push(started.elapsed());
     }
     links.sort();

@@ -121,6 +121,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.bigquery_retry_initial_delay = std::time::Duration::from_millis(50).into();
     config.bigquery_retry_budget = std::time::Duration::from_secs(3).into();
     config.bigquery_retry_max_attempts = 4;
+    // Tests that are not about the scheduler or rate limits drive syncs themselves.
+    config.scheduler_enabled = false;
+    config.refresh_min_interval = std::time::Duration::ZERO.into();
+    config.ws_init_timeout = std::time::Duration::from_secs(2).into();
     adjust(&mut config);
     let app = Application::build(&config)
         .await
