@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::WarehouseError;
+
 /// Exponential backoff with jitter, bounded in attempts and in total time.
 #[derive(Debug, Clone, Copy)]
 pub struct BackoffPolicy {
@@ -39,6 +41,52 @@ pub fn backoff_delay(policy: &BackoffPolicy, retry: u32, random: f64) -> Duratio
     half + half.mul_f64(random.clamp(0.0, 1.0))
 }
 
+/// Runs `attempt` until it succeeds, fails permanently, was already retried
+/// by the client library, or the policy's attempts or time run out. Waits
+/// between attempts follow [`backoff_delay`] on the tokio clock.
+pub async fn retry<T, F, Fut>(policy: &BackoffPolicy, mut attempt: F) -> Result<T, WarehouseError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, WarehouseError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(mut err) => {
+                let delay = backoff_delay(policy, tries, rand::random::<f64>());
+                let out_of_time = started.elapsed() + delay > policy.max_elapsed;
+                let client_retried = matches!(
+                    err,
+                    WarehouseError::Service {
+                        client_retried: true,
+                        ..
+                    }
+                );
+                if !err.is_transient()
+                    || client_retried
+                    || tries >= policy.max_attempts
+                    || out_of_time
+                {
+                    if let WarehouseError::Service { attempts, .. } = &mut err {
+                        *attempts = tries;
+                    }
+                    return Err(err);
+                }
+                tracing::warn!(
+                    attempt = tries,
+                    delay_ms = delay.as_millis() as u64,
+                    reason = err.reason().unwrap_or(""),
+                    "transient BigQuery failure, retrying"
+                );
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
 /// BigQuery reasons that are worth retrying.
 pub fn is_transient_reason(reason: &str) -> bool {
     matches!(
@@ -73,7 +121,112 @@ pub fn is_transient_status(status: u16) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    fn transient(reason: &str, client_retried: bool) -> WarehouseError {
+        WarehouseError::Service {
+            reason: reason.into(),
+            message: "m".into(),
+            transient: true,
+            client_retried,
+            attempts: 1,
+        }
+    }
+
+    /// Runs `retry` over scripted outcomes, recording when each attempt began.
+    async fn scripted(
+        policy: BackoffPolicy,
+        outcomes: Vec<Result<u32, WarehouseError>>,
+    ) -> (Result<u32, WarehouseError>, Vec<Duration>) {
+        let start = tokio::time::Instant::now();
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let outcomes = Arc::new(Mutex::new(outcomes.into_iter()));
+        let result = retry(&policy, || {
+            times.lock().unwrap().push(start.elapsed());
+            let next = outcomes.lock().unwrap().next();
+            async move { next.unwrap_or(Ok(0)) }
+        })
+        .await;
+        let times = times.lock().unwrap().clone();
+        (result, times)
+    }
+
+    fn seconds_policy() -> BackoffPolicy {
+        BackoffPolicy {
+            initial_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(8),
+            max_attempts: 6,
+            max_elapsed: Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_wait_longer_each_time_on_the_tokio_clock() {
+        let failures = (0..4)
+            .map(|_| Err(transient("unavailable", false)))
+            .collect::<Vec<_>>();
+        let mut outcomes = failures;
+        outcomes.push(Ok(7));
+        let (result, times) = scripted(seconds_policy(), outcomes).await;
+        assert_eq!(result.unwrap(), 7);
+        assert_eq!(times.len(), 5);
+        for (i, pair) in times.windows(2).enumerate() {
+            let gap = pair[1] - pair[0];
+            let step = Duration::from_secs(1 << i).min(Duration::from_secs(8));
+            assert!(
+                gap >= step / 2 && gap <= step,
+                "wait {i}: {gap:?} outside [{:?}, {step:?}]",
+                step / 2
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_stop_at_the_attempt_limit_and_report_the_attempts() {
+        let outcomes = (0..10).map(|_| Err(transient("timeout", false))).collect();
+        let (result, times) = scripted(seconds_policy(), outcomes).await;
+        assert_eq!(times.len(), 6);
+        match result.unwrap_err() {
+            WarehouseError::Service { attempts, .. } => assert_eq!(attempts, 6),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_retry_starts_after_the_time_budget() {
+        let policy = BackoffPolicy {
+            max_elapsed: Duration::from_secs(5),
+            max_attempts: 100,
+            ..seconds_policy()
+        };
+        let outcomes = (0..100)
+            .map(|_| Err(transient("unavailable", false)))
+            .collect();
+        let (_, times) = scripted(policy, outcomes).await;
+        assert!(
+            *times.last().unwrap() <= Duration::from_secs(5),
+            "{times:?}"
+        );
+        assert!(times.len() >= 3, "{times:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_and_library_retried_failures_are_not_retried() {
+        let permanent = WarehouseError::Service {
+            reason: "invalidQuery".into(),
+            message: "m".into(),
+            transient: false,
+            client_retried: false,
+            attempts: 1,
+        };
+        let (_, times) = scripted(seconds_policy(), vec![Err(permanent)]).await;
+        assert_eq!(times.len(), 1);
+        let (_, times) =
+            scripted(seconds_policy(), vec![Err(transient("backendError", true))]).await;
+        assert_eq!(times.len(), 1);
+    }
 
     fn policy() -> BackoffPolicy {
         BackoffPolicy {

@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use google_cloud_bigquery::{client::BigQuery, error::QueryError};
@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 
 use super::{
     JobInfo, Measurement, QueryParams, Target, WarehouseConfig, WarehouseError,
-    classify::{backoff_delay, is_retried_by_client, is_transient_reason, is_transient_status},
+    classify::{is_retried_by_client, is_transient_reason, is_transient_status, retry},
     identity, is_numeric_type, used_parameters,
 };
 
@@ -142,50 +142,13 @@ impl Warehouse {
             .map(|_| ())
     }
 
-    /// Runs `attempt` until it succeeds, fails permanently, or the backoff
-    /// policy's attempts or time run out.
-    async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, WarehouseError>
+    /// Runs `attempt` under this warehouse's retry policy.
+    async fn with_retries<T, F, Fut>(&self, attempt: F) -> Result<T, WarehouseError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, WarehouseError>>,
     {
-        let policy = self.config.backoff;
-        let started = Instant::now();
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match attempt().await {
-                Ok(value) => return Ok(value),
-                Err(mut err) => {
-                    let delay = backoff_delay(&policy, tries, rand::random::<f64>());
-                    let out_of_time = started.elapsed() + delay > policy.max_elapsed;
-                    let client_retried = matches!(
-                        err,
-                        WarehouseError::Service {
-                            client_retried: true,
-                            ..
-                        }
-                    );
-                    if !err.is_transient()
-                        || client_retried
-                        || tries >= policy.max_attempts
-                        || out_of_time
-                    {
-                        if let WarehouseError::Service { attempts, .. } = &mut err {
-                            *attempts = tries;
-                        }
-                        return Err(err);
-                    }
-                    tracing::warn!(
-                        attempt = tries,
-                        delay_ms = delay.as_millis() as u64,
-                        reason = err.reason().unwrap_or(""),
-                        "transient BigQuery failure, retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
+        retry(&self.config.backoff, attempt).await
     }
 
     async fn client(&self, target: &Target) -> Result<BigQuery, WarehouseError> {

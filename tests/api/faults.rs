@@ -101,19 +101,30 @@ async fn app_against(endpoint: String) -> TestApp {
 }
 
 async fn app_with_timeout(endpoint: String, job_timeout: Duration) -> TestApp {
+    app_configured(endpoint, move |config| {
+        config.bigquery_job_timeout = job_timeout.into()
+    })
+    .await
+}
+
+/// A server against `endpoint` with quick retries, adjusted further by `adjust`.
+async fn app_configured(
+    endpoint: String,
+    adjust: impl FnOnce(&mut okr_pulse::config::Config) + Send + 'static,
+) -> TestApp {
     spawn_app_with(move |config| {
         config.bigquery_emulator_host = Some(endpoint);
         config.bigquery_retry_initial_delay = INITIAL_DELAY.into();
         config.bigquery_retry_max_attempts = 5;
         config.bigquery_retry_budget = Duration::from_secs(8).into();
-        config.bigquery_job_timeout = job_timeout.into();
+        adjust(config);
     })
     .await
 }
 
 /// A key result with a data source whose last good value is 10, saved
 /// directly: linking would need a dry-run answer the faults are not about.
-async fn linked(app: &TestApp, caller: &Caller) -> (String, String) {
+pub async fn linked(app: &TestApp, caller: &Caller) -> (String, String) {
     let objective = app.objective(caller, objective_input("O")).await;
     let kr = app
         .key_result(caller, json!({ "objectiveId": objective, "title": "Leads", "kind": "METRIC", "startValue": 0, "targetValue": 100 }))
@@ -357,4 +368,39 @@ async fn a_connection_reset_is_transient_and_retried() {
     assert_eq!(ds["lastError"]["transient"], true, "{ds:#}");
     assert_eq!(ds["lastValue"], 10.0);
     assert!(*accepted.lock().unwrap() >= 2, "a reset is retried");
+}
+
+#[tokio::test]
+async fn a_refresh_during_a_run_joins_it_instead_of_running_twice() {
+    let script = Script::new(vec![answer("77").set_delay(Duration::from_millis(1500))]);
+    let server = mock(&script).await;
+    let app = app_against(server.uri()).await;
+    let admin = Caller::admin(&unique_org("o"));
+    let (ds, kr) = linked(&app, &admin).await;
+    let (a, b) = tokio::join!(app.data(&admin, REFRESH, json!({ "id": ds })), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.data(&admin, REFRESH, json!({ "id": ds })).await
+    });
+    assert_eq!(a["refreshDataSource"]["lastValue"], 77.0);
+    assert_eq!(b["refreshDataSource"]["lastValue"], 77.0);
+    assert_eq!(script.arrivals().len(), 1, "one BigQuery job, not two");
+    assert_eq!(app.count_rows("sync_runs").await, 1);
+    assert_eq!(current_value(&app, &admin, &kr).await, 77.0);
+}
+
+#[tokio::test]
+async fn repeated_refreshes_are_rate_limited() {
+    let script = Script::new(vec![answer("5")]);
+    let server = mock(&script).await;
+    let app = app_configured(server.uri(), |c| {
+        c.refresh_min_interval = Duration::from_secs(60).into();
+    })
+    .await;
+    let admin = Caller::admin(&unique_org("o"));
+    let (ds, _) = linked(&app, &admin).await;
+    app.data(&admin, REFRESH, json!({ "id": ds })).await;
+    let err = app.error(&admin, REFRESH, json!({ "id": ds })).await;
+    assert_eq!(err.code, "RATE_LIMITED");
+    assert!(err.message.contains("try again in"), "{}", err.message);
+    assert_eq!(script.arrivals().len(), 1);
 }

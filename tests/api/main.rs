@@ -14,3 +14,5 @@ mod isolation;
 mod key_results;
 mod objectives;
 mod organization;
+mod replicas;
+mod subscriptions;
