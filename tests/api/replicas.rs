@@ -337,3 +337,53 @@ async fn cross_replica_event_figures() {
         delays[25], delays[49]
     );
 }
+
+#[tokio::test]
+async fn the_event_listener_listens_again_after_its_connection_is_cut() {
+    use sea_orm::ConnectionTrait;
+    let Some(app) = primary(|_| {}).await else {
+        return;
+    };
+    let admin = Caller::admin(&unique_org("o"));
+    let objective = app.objective(&admin, objective_input("O")).await;
+    let kr = app
+        .key_result(&admin, json!({ "objectiveId": objective, "title": "K", "kind": "METRIC", "startValue": 0, "targetValue": 100 }))
+        .await;
+    let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
+    ws.subscribe(
+        "s",
+        "subscription($k: ID) { progressChanged(keyResultId: $k) { value } }",
+        json!({ "k": kr }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Cut the listener's connection, as a database restart would.
+    let database = app.config.database_url.clone().unwrap();
+    let name = database.rsplit('/').next().unwrap().to_owned();
+    let cut = app
+        .db
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND query ILIKE 'LISTEN%'"
+        ))
+        .await
+        .unwrap();
+    assert!(
+        cut.rows_affected() >= 1,
+        "the listener's connection was found and cut"
+    );
+    // Changes keep flowing once it is back.
+    let received = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut value = 0.0;
+        loop {
+            value += 1.0;
+            app.check_in(&admin, &kr, value).await;
+            let event = ws.next_event("s", Duration::from_millis(500)).await;
+            if !event.is_null() {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("events arrive again after the listener reconnects");
+    assert!(received["progressChanged"]["value"].as_f64().is_some());
+}
