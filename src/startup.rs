@@ -169,6 +169,8 @@ impl Application {
         if let Some(scheduler) = self.scheduler.clone() {
             background.spawn(scheduler.run(stop.clone()));
         }
+        let sockets = self.state.ws_connections.clone();
+        let socket_slots = u32::try_from(self.state.ws.max_connections.max(1)).unwrap_or(u32::MAX);
         let app = http::router(self.state);
         let signal_stop = stop.clone();
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
@@ -177,6 +179,14 @@ impl Application {
         });
         let served = serve.await.context("serving HTTP");
         stop.cancel();
+        // Upgraded WebSockets outlive the HTTP server: wait until each has
+        // sent its close frame (each holds a slot until it is done).
+        if tokio::time::timeout(Duration::from_secs(5), sockets.acquire_many(socket_slots))
+            .await
+            .is_err()
+        {
+            tracing::warn!("some WebSockets did not close in time");
+        }
         let drained = tokio::time::timeout(self.shutdown_timeout, async {
             while background.join_next().await.is_some() {}
         })

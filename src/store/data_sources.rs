@@ -431,6 +431,39 @@ pub async fn record_success(
     trigger: Trigger,
     run: RunSuccess,
 ) -> Result<Recorded, AppError> {
+    save_success(db, org, ds_id, trigger, run, None).await
+}
+
+/// Saves a validated new SQL and/or connection with the value it returned.
+pub async fn replace_query(
+    db: &DatabaseConnection,
+    org: &organization::Model,
+    ds_id: &str,
+    connection_id: String,
+    sql: String,
+    run: RunSuccess,
+) -> Result<Recorded, AppError> {
+    save_success(
+        db,
+        org,
+        ds_id,
+        Trigger::Link,
+        run,
+        Some((connection_id, sql)),
+    )
+    .await
+}
+
+/// The one place a successful run is written, with the new query when the
+/// run validated one. A paused data source stays paused.
+async fn save_success(
+    db: &DatabaseConnection,
+    org: &organization::Model,
+    ds_id: &str,
+    trigger: Trigger,
+    run: RunSuccess,
+    new_query: Option<(String, String)>,
+) -> Result<Recorded, AppError> {
     let txn = db.begin().await?;
     let ds = require(&txn, &org.id, ds_id).await?;
     let resolved = resolve_existing(&txn, &ds).await?;
@@ -448,12 +481,21 @@ pub async fn record_success(
         write_value(&txn, org, &resolved, run.value, trigger, &mut changes).await?;
     }
     let at = now();
-    let interval = ds.sync_interval_seconds;
+    let next = run
+        .next_sync_at
+        .unwrap_or(at + Duration::seconds(ds.sync_interval_seconds));
+    let paused = ds.state == "PAUSED";
     let mut active: data_source::ActiveModel = ds.into();
-    active.state = Set("OK".to_owned());
+    if let Some((connection_id, sql)) = new_query {
+        active.connection_id = Set(connection_id);
+        active.sql = Set(sql);
+    }
+    if !paused {
+        active.state = Set("OK".to_owned());
+    }
     active.last_value = Set(Some(run.value));
     active.last_synced_at = Set(Some(at));
-    active.next_sync_at = Set(run.next_sync_at.unwrap_or(at + Duration::seconds(interval)));
+    active.next_sync_at = Set(next);
     active.last_error_code = Set(None);
     active.last_error_message = Set(None);
     active.last_error_at = Set(None);
@@ -559,51 +601,6 @@ pub async fn update_settings(
     }
     active.updated_at = Set(at);
     Ok(active.update(db).await?)
-}
-
-/// Saves a validated new SQL and/or connection with the value it returned.
-pub async fn replace_query(
-    db: &DatabaseConnection,
-    org: &organization::Model,
-    ds_id: &str,
-    connection_id: String,
-    sql: String,
-    run: RunSuccess,
-) -> Result<Recorded, AppError> {
-    let txn = db.begin().await?;
-    let ds = require(&txn, &org.id, ds_id).await?;
-    let resolved = resolve_existing(&txn, &ds).await?;
-    let sync_run = insert_run(&txn, &ds, Trigger::Link, Ok(&run), "OK").await?;
-    let mut changes = Vec::new();
-    if resolved.current_value != Some(run.value) {
-        write_value(&txn, org, &resolved, run.value, Trigger::Link, &mut changes).await?;
-    }
-    let at = now();
-    let interval = ds.sync_interval_seconds;
-    let paused = ds.state == "PAUSED";
-    let mut active: data_source::ActiveModel = ds.into();
-    active.connection_id = Set(connection_id);
-    active.sql = Set(sql);
-    if !paused {
-        active.state = Set("OK".to_owned());
-    }
-    active.last_value = Set(Some(run.value));
-    active.last_synced_at = Set(Some(at));
-    active.next_sync_at = Set(at + Duration::seconds(interval));
-    active.last_error_code = Set(None);
-    active.last_error_message = Set(None);
-    active.last_error_at = Set(None);
-    active.last_error_reason = Set(None);
-    active.last_error_transient = Set(None);
-    active.consecutive_failures = Set(0);
-    active.updated_at = Set(at);
-    let updated = active.update(&txn).await?;
-    txn.commit().await?;
-    Ok(Recorded {
-        data_source: updated,
-        changes,
-        sync_run_id: sync_run.id,
-    })
 }
 
 /// Removes a data source and its sync log; the value it recorded stays.

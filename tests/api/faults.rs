@@ -372,13 +372,16 @@ async fn a_connection_reset_is_transient_and_retried() {
 
 #[tokio::test]
 async fn a_refresh_during_a_run_joins_it_instead_of_running_twice() {
-    let script = Script::new(vec![answer("77").set_delay(Duration::from_millis(1500))]);
+    let script = Script::new(vec![answer("77").set_delay(Duration::from_secs(3))]);
     let server = mock(&script).await;
     let app = app_against(server.uri()).await;
     let admin = Caller::admin(&unique_org("o"));
     let (ds, kr) = linked(&app, &admin).await;
     let (a, b) = tokio::join!(app.data(&admin, REFRESH, json!({ "id": ds })), async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Wait until BigQuery has the first job, then refresh again.
+        while script.arrivals().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         app.data(&admin, REFRESH, json!({ "id": ds })).await
     });
     assert_eq!(a["refreshDataSource"]["lastValue"], 77.0);
