@@ -16,7 +16,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -202,14 +201,6 @@ impl EventBus {
                 }
             }
         }
-    }
-}
-
-/// When the event happened, for ordering in tests and logs.
-pub fn event_time(event: &Event) -> DateTime<Utc> {
-    match event {
-        Event::Progress(p) => p.at,
-        Event::Sync(s) => s.at,
     }
 }
 

@@ -17,7 +17,6 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     graphql::{AppSchema, Loaders, RequestAuth, RequestTime},
@@ -351,9 +350,6 @@ async fn next_text(source: &mut futures::stream::SplitStream<WebSocket>) -> Opti
 
 /// The shared connection limit.
 pub type ConnectionLimit = Arc<tokio::sync::Semaphore>;
-
-/// Stops every WebSocket at shutdown.
-pub type Shutdown = CancellationToken;
 
 #[cfg(test)]
 mod tests {

@@ -146,6 +146,16 @@ pub struct SyncError {
     pub at: DateTime<Utc>,
 }
 
+/// Why one run failed.
+#[derive(SimpleObject, Clone)]
+pub struct SyncRunError {
+    /// `BIGQUERY_ERROR`, `QUERY_SHAPE` or `QUERY_NOT_SELECT`.
+    pub code: String,
+    pub message: String,
+    /// BigQuery's reason, when it gave one.
+    pub reason: Option<String>,
+}
+
 /// How a run ended.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum SyncOutcome {
@@ -209,13 +219,11 @@ impl SyncRun {
     async fn attempts(&self) -> i32 {
         self.0.attempts
     }
-    async fn error(&self) -> Option<SyncError> {
-        Some(SyncError {
+    async fn error(&self) -> Option<SyncRunError> {
+        Some(SyncRunError {
             code: self.0.error_code.clone()?,
             message: self.0.error_message.clone().unwrap_or_default(),
             reason: self.0.error_reason.clone(),
-            transient: false,
-            at: self.0.started_at,
         })
     }
 }
