@@ -1,14 +1,20 @@
 //! The scheduler: every tick it claims the data sources that are due and
 //! runs them, at most `concurrency` at once overall and `per_connection` at
 //! once per BigQuery connection.
+//!
+//! The loop only knows [`Work`]: something that claims due jobs and runs
+//! one. Production work is [`DataSourceWork`] (claims in the database, runs
+//! through the [`Syncer`]); tests drive the same loop on a paused tokio clock.
 
 use std::{
     collections::HashMap,
+    future::Future,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use chrono::Utc;
+use entity::data_source;
 use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -32,21 +38,85 @@ pub struct SchedulerSettings {
     pub drain_timeout: Duration,
 }
 
-/// Claims due data sources and runs them.
-pub struct Scheduler {
-    syncer: Syncer,
+/// What the scheduler claims and runs.
+pub trait Work: Send + Sync + 'static {
+    /// One claimed job.
+    type Job: Send + 'static;
+    /// Claims up to `limit` due jobs; claimed jobs belong to this replica.
+    fn claim(&self, limit: usize) -> impl Future<Output = Result<Vec<Self::Job>, AppError>> + Send;
+    /// The connection a job runs through, for the per-connection limit.
+    fn connection_of(job: &Self::Job) -> String;
+    /// Runs one job to its recorded end.
+    fn run(&self, job: Self::Job) -> impl Future<Output = ()> + Send;
+    /// Gives back a claimed job that will not run now.
+    fn release(&self, job: Self::Job) -> impl Future<Output = ()> + Send;
+}
+
+/// Data sources claimed in the database and run through the syncer.
+pub struct DataSourceWork(pub Syncer);
+
+impl Work for DataSourceWork {
+    type Job = data_source::Model;
+
+    async fn claim(&self, limit: usize) -> Result<Vec<Self::Job>, AppError> {
+        let settings = self.0.settings();
+        let now = Utc::now();
+        let lease = chrono::Duration::from_std(settings.lease).unwrap_or_default();
+        data_sources::claim_due(
+            self.0.db(),
+            &settings.replica,
+            now,
+            now + lease,
+            limit as u64,
+        )
+        .await
+    }
+
+    fn connection_of(job: &Self::Job) -> String {
+        job.connection_id.clone()
+    }
+
+    async fn run(&self, ds: Self::Job) {
+        let id = ds.id.clone();
+        let outcome = match self.0.org_of(&ds).await {
+            Ok(org) => self.0.run_once(org, ds, Trigger::Sync).await.map(|_| ()),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = outcome {
+            tracing::error!(data_source_id = %id, error = ?err, "scheduled sync failed");
+        }
+    }
+
+    async fn release(&self, ds: Self::Job) {
+        let replica = &self.0.settings().replica;
+        if let Err(err) = data_sources::release(self.0.db(), &ds.id, replica).await {
+            tracing::warn!(data_source_id = %ds.id, error = ?err, "could not release a lease");
+        }
+    }
+}
+
+/// Claims due work and runs it.
+pub struct Scheduler<W: Work = DataSourceWork> {
+    work: Arc<W>,
     settings: SchedulerSettings,
     global: Arc<Semaphore>,
     per_connection: Mutex<HashMap<String, Arc<Semaphore>>>,
     running: tokio::sync::Mutex<JoinSet<()>>,
 }
 
-impl Scheduler {
-    /// A scheduler for this syncer.
-    pub fn new(syncer: Syncer, settings: SchedulerSettings) -> Arc<Scheduler> {
+impl Scheduler<DataSourceWork> {
+    /// A scheduler of data sources for this syncer.
+    pub fn new(syncer: Syncer, settings: SchedulerSettings) -> Arc<Self> {
+        Scheduler::with_work(DataSourceWork(syncer), settings)
+    }
+}
+
+impl<W: Work> Scheduler<W> {
+    /// A scheduler of any work.
+    pub fn with_work(work: W, settings: SchedulerSettings) -> Arc<Self> {
         Arc::new(Scheduler {
             global: Arc::new(Semaphore::new(settings.concurrency.max(1))),
-            syncer,
+            work: Arc::new(work),
             settings,
             per_connection: Mutex::new(HashMap::new()),
             running: tokio::sync::Mutex::new(JoinSet::new()),
@@ -63,54 +133,38 @@ impl Scheduler {
             .clone()
     }
 
-    /// One step: claims as many due data sources as there are free slots and
-    /// starts them. Returns how many were started.
+    /// One step: claims as many due jobs as there are free slots and starts
+    /// them. Returns how many were started.
     pub async fn tick(&self) -> Result<usize, AppError> {
         let free = self.global.available_permits();
         if free == 0 {
             return Ok(0);
         }
-        let settings = self.syncer.settings();
-        let now = Utc::now();
-        let lease = chrono::Duration::from_std(settings.lease).unwrap_or_default();
-        let claimed = data_sources::claim_due(
-            self.syncer.db(),
-            &settings.replica,
-            now,
-            now + lease,
-            free as u64,
-        )
-        .await?;
-        let started = claimed.len();
+        let claimed = self.work.claim(free).await?;
         let mut running = self.running.lock().await;
         // Forget finished tasks.
         while running.try_join_next().is_some() {}
-        for ds in claimed {
+        let mut started = 0;
+        for job in claimed {
             let Ok(slot) = self.global.clone().try_acquire_owned() else {
-                data_sources::release(self.syncer.db(), &ds.id, &settings.replica).await?;
+                self.work.release(job).await;
                 continue;
             };
-            let per_connection = self.connection_limit(&ds.connection_id);
-            let syncer = self.syncer.clone();
+            let per_connection = self.connection_limit(&W::connection_of(&job));
+            let work = self.work.clone();
+            started += 1;
             running.spawn(async move {
                 let _slot = slot;
                 let Ok(_connection_slot) = per_connection.acquire_owned().await else {
                     return;
                 };
-                let id = ds.id.clone();
-                let outcome = match syncer.org_of(&ds).await {
-                    Ok(org) => syncer.run_once(org, ds, Trigger::Sync).await.map(|_| ()),
-                    Err(err) => Err(err),
-                };
-                if let Err(err) = outcome {
-                    tracing::error!(data_source_id = %id, error = ?err, "scheduled sync failed");
-                }
+                work.run(job).await;
             });
         }
         Ok(started)
     }
 
-    /// Ticks until `stop`, then lets running syncs finish (bounded by the
+    /// Ticks until `stop`, then lets running jobs finish (bounded by the
     /// drain timeout; a run cut off leaves a lease that lapses by itself).
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut ticker = tokio::time::interval(self.settings.tick);
@@ -138,5 +192,159 @@ impl Scheduler {
             tracing::warn!("running syncs did not finish in time; their leases will lapse");
             running.abort_all();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use tokio::time::Instant;
+
+    use super::*;
+
+    /// Jobs that become due at given offsets and take a given time to run,
+    /// with a record of what ran when.
+    struct FakeWork {
+        start: Instant,
+        /// (due after, connection, run time)
+        queue: Mutex<VecDeque<(Duration, &'static str, Duration)>>,
+        log: Mutex<Vec<(Duration, Duration, &'static str)>>,
+        live: Mutex<HashMap<&'static str, usize>>,
+        peak: Mutex<(usize, HashMap<&'static str, usize>)>,
+    }
+
+    impl FakeWork {
+        fn new(jobs: Vec<(Duration, &'static str, Duration)>) -> FakeWork {
+            FakeWork {
+                start: Instant::now(),
+                queue: Mutex::new(jobs.into()),
+                log: Mutex::new(Vec::new()),
+                live: Mutex::new(HashMap::new()),
+                peak: Mutex::new((0, HashMap::new())),
+            }
+        }
+    }
+
+    impl Work for Arc<FakeWork> {
+        type Job = (&'static str, Duration);
+
+        async fn claim(&self, limit: usize) -> Result<Vec<Self::Job>, AppError> {
+            let now = self.start.elapsed();
+            let mut queue = self.queue.lock().unwrap();
+            let mut due = Vec::new();
+            while due.len() < limit && queue.front().is_some_and(|(at, _, _)| *at <= now) {
+                let (_, conn, took) = queue.pop_front().unwrap();
+                due.push((conn, took));
+            }
+            Ok(due)
+        }
+
+        fn connection_of(job: &Self::Job) -> String {
+            job.0.to_owned()
+        }
+
+        async fn run(&self, (conn, took): Self::Job) {
+            let began = self.start.elapsed();
+            {
+                let mut live = self.live.lock().unwrap();
+                *live.entry(conn).or_default() += 1;
+                let total: usize = live.values().sum();
+                let mut peak = self.peak.lock().unwrap();
+                peak.0 = peak.0.max(total);
+                let per = peak.1.entry(conn).or_default();
+                *per = (*per).max(live[conn]);
+            }
+            tokio::time::sleep(took).await;
+            *self.live.lock().unwrap().get_mut(conn).unwrap() -= 1;
+            self.log
+                .lock()
+                .unwrap()
+                .push((began, self.start.elapsed(), conn));
+        }
+
+        async fn release(&self, _job: Self::Job) {}
+    }
+
+    fn settings(concurrency: usize, per_connection: usize) -> SchedulerSettings {
+        SchedulerSettings {
+            tick: Duration::from_secs(1),
+            concurrency,
+            per_connection,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[tokio::test(start_paused = true)]
+    async fn due_work_starts_at_the_next_tick_after_it_falls_due() {
+        let fake = Arc::new(FakeWork::new(vec![
+            (S(0), "a", S(1)),
+            (Duration::from_millis(2500), "a", S(1)),
+            (S(10), "b", S(1)),
+        ]));
+        let scheduler = Scheduler::with_work(fake.clone(), settings(4, 2));
+        let stop = CancellationToken::new();
+        let loop_task = tokio::spawn(scheduler.run(stop.clone()));
+        tokio::time::sleep(S(15)).await;
+        stop.cancel();
+        loop_task.await.unwrap();
+        let starts: Vec<Duration> = fake
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(b, _, _)| *b)
+            .collect();
+        assert_eq!(starts, vec![S(0), S(3), S(10)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn never_more_run_at_once_than_the_global_and_per_connection_limits() {
+        let jobs = (0..12)
+            .map(|i| (S(0), if i % 3 == 0 { "a" } else { "b" }, S(5)))
+            .collect();
+        let fake = Arc::new(FakeWork::new(jobs));
+        let scheduler = Scheduler::with_work(fake.clone(), settings(3, 2));
+        let stop = CancellationToken::new();
+        let loop_task = tokio::spawn(scheduler.run(stop.clone()));
+        tokio::time::sleep(S(60)).await;
+        stop.cancel();
+        loop_task.await.unwrap();
+        let (peak, per) = fake.peak.lock().unwrap().clone();
+        assert_eq!(fake.log.lock().unwrap().len(), 12, "everything ran");
+        assert_eq!(peak, 3, "global limit reached, never exceeded");
+        assert!(per.values().all(|&n| n <= 2), "{per:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stopping_lets_running_work_finish_within_the_drain_timeout() {
+        let fake = Arc::new(FakeWork::new(vec![(S(0), "a", S(8)), (S(0), "b", S(60))]));
+        let scheduler = Scheduler::with_work(
+            fake.clone(),
+            SchedulerSettings {
+                drain_timeout: S(10),
+                ..settings(4, 2)
+            },
+        );
+        let stop = CancellationToken::new();
+        let loop_task = tokio::spawn(scheduler.run(stop.clone()));
+        tokio::time::sleep(S(2)).await;
+        let stopped_at = Instant::now();
+        stop.cancel();
+        loop_task.await.unwrap();
+        assert_eq!(
+            stopped_at.elapsed(),
+            S(10),
+            "waited for the drain timeout, no longer"
+        );
+        let log = fake.log.lock().unwrap().clone();
+        assert_eq!(
+            log.len(),
+            1,
+            "the short job finished, the long one was cut off"
+        );
+        assert_eq!(log[0].2, "a");
     }
 }
