@@ -1,16 +1,23 @@
 //! Bearer tokens: HS256 JWTs whose claims name the user, the organization
-//! and the role. Verifying one yields [`Claims`]; the store turns them into a
-//! [`Principal`] by provisioning the organization and user on first sight.
+//! and the role. Verifying one yields [`Claims`]; the [`Authenticator`]
+//! turns them into a [`Principal`] by provisioning the organization and
+//! user on first sight. HTTP requests and WebSocket connections both go
+//! through the one [`Authenticator`].
 
 use std::{fs, io::Write, path::Path};
 
 use anyhow::Context as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
+pub use entity::enums::Role;
+
+pub use crate::store::Principal;
 use crate::{
     config::{Config, RoleArg, TokenArgs},
     error::AppError,
+    store::orgs::{self, Identity},
 };
 
 /// Longest organization slug accepted in a token.
@@ -32,41 +39,38 @@ pub struct Claims {
     pub exp: u64,
 }
 
-/// A user's role in their organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Admin,
-    Member,
+/// Verifies bearer tokens and provisions their callers: the one way a
+/// request or a WebSocket connection learns who it serves.
+#[derive(Clone)]
+pub struct Authenticator {
+    keys: TokenKeys,
+    db: DatabaseConnection,
 }
 
-impl Role {
-    /// The stored and public name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "ADMIN",
-            Role::Member => "MEMBER",
-        }
+impl Authenticator {
+    /// An authenticator with these keys over this database.
+    pub fn new(keys: TokenKeys, db: DatabaseConnection) -> Self {
+        Authenticator { keys, db }
     }
-}
 
-/// The authenticated caller of one request.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub org: entity::organization::Model,
-    pub user: entity::user::Model,
-    pub role: Role,
-}
+    /// The keys tokens are signed with.
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
 
-impl Principal {
-    /// Refuses anyone but an admin of the organization.
-    pub fn require_admin(&self, action: &str) -> Result<(), AppError> {
-        if self.role == Role::Admin {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(format!(
-                "Only an admin of this organization may {action}."
-            )))
-        }
+    /// The caller an `Authorization` header value names. A bad token is
+    /// `UNAUTHENTICATED`; a failure to provision the caller (the database
+    /// is down) is `INTERNAL`, so a client retries instead of logging out.
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, AppError> {
+        let (claims, role) = self.keys.verify_header(header)?;
+        let identity = Identity {
+            org: &claims.org,
+            subject: &claims.sub,
+            email: &claims.email,
+            name: &claims.name,
+            role,
+        };
+        orgs::provision(&self.db, identity).await
     }
 }
 
@@ -183,27 +187,73 @@ fn validate_claims(claims: &Claims) -> Result<Role, AppError> {
     Ok(role)
 }
 
+/// Fewest bytes an HS256 secret may have.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The HS256 secret in force, and where it came from.
+pub struct Secret {
+    pub value: String,
+    /// Whether the server generated it into its data folder (first-run
+    /// mode, where it prints a ready admin token) rather than being given one.
+    pub generated: bool,
+}
+
 /// The secret in force: the configured one, or the one generated into the
-/// data folder on first start (mode 0600), so tokens survive restarts.
-pub fn load_or_create_secret(config: &Config) -> anyhow::Result<String> {
-    if let Some(secret) = &config.auth_jwt_secret {
+/// data folder on first start (mode 0600), so tokens survive restarts. A
+/// short secret, or a secret file that is short, blank or readable by
+/// others, stops the server with what to do about it.
+pub fn load_or_create_secret(config: &Config) -> anyhow::Result<Secret> {
+    if let Some(secret) = &config.auth.jwt_secret {
         anyhow::ensure!(
-            secret.len() >= 16,
-            "AUTH_JWT_SECRET must be at least 16 characters long"
+            secret.len() >= MIN_SECRET_BYTES,
+            "AUTH_JWT_SECRET has {} bytes; use at least {MIN_SECRET_BYTES} random bytes (for example `openssl rand -hex 32`)",
+            secret.len()
         );
-        return Ok(secret.clone());
+        return Ok(Secret {
+            value: secret.clone(),
+            generated: false,
+        });
     }
-    let path = config.data_dir.join("jwt-secret");
-    if path.exists() {
-        let secret = fs::read_to_string(&path)
-            .with_context(|| format!("reading the JWT secret from {}", path.display()))?;
-        return Ok(secret.trim().to_owned());
+    let dir = &config.server.data_dir;
+    let path = dir.join("jwt-secret");
+    if !path.exists() {
+        fs::create_dir_all(dir)
+            .with_context(|| format!("creating the data folder {}", dir.display()))?;
+        write_private_atomically(&path, &generate_secret())?;
     }
-    fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating the data folder {}", config.data_dir.display()))?;
-    let secret = generate_secret();
-    write_private(&path, &secret)?;
-    Ok(secret)
+    Ok(Secret {
+        value: read_secret_file(&path)?,
+        generated: true,
+    })
+}
+
+/// Reads a secret file, refusing one that others may read or that is too short.
+fn read_secret_file(path: &Path) -> anyhow::Result<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .permissions()
+            .mode();
+        anyhow::ensure!(
+            mode & 0o077 == 0,
+            "{} is readable by other users (mode {:o}); run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
+    }
+    let secret = fs::read_to_string(path)
+        .with_context(|| format!("reading the JWT secret from {}", path.display()))?;
+    let secret = secret.trim();
+    anyhow::ensure!(
+        secret.len() >= MIN_SECRET_BYTES,
+        "{} holds {} bytes, fewer than the {MIN_SECRET_BYTES} a JWT secret needs; delete it to have a new one generated (tokens signed with the old one stop working), or write at least {MIN_SECRET_BYTES} random bytes into it",
+        path.display(),
+        secret.len()
+    );
+    Ok(secret.to_owned())
 }
 
 /// 32 random bytes as hex.
@@ -214,8 +264,11 @@ fn generate_secret() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes a file only its owner can read.
-fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+/// Writes a file only its owner can read: into a temporary file (created
+/// 0600) beside it, then renamed into place, so nobody ever sees it half
+/// written or with wider permissions.
+fn write_private_atomically(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -224,10 +277,12 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         options.mode(0o600);
     }
     let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+        .open(&temporary)
+        .with_context(|| format!("creating {}", temporary.display()))?;
     file.write_all(contents.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))?;
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    fs::rename(&temporary, path).with_context(|| format!("creating {}", path.display()))?;
     Ok(())
 }
 
@@ -300,5 +355,58 @@ mod tests {
             "UNAUTHENTICATED"
         );
         assert!(keys.verify_header(Some("Basic abc")).is_err());
+    }
+
+    fn config_in(dir: &Path, secret: Option<&str>) -> Config {
+        use clap::Parser;
+        let mut config = Config::try_parse_from(["okr-pulse"]).unwrap();
+        config.server.data_dir = dir.to_path_buf();
+        config.auth.jwt_secret = secret.map(str::to_owned);
+        config
+    }
+
+    #[test]
+    fn a_generated_secret_file_is_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create_secret(&config_in(dir.path(), None)).unwrap();
+        assert!(first.generated);
+        assert!(first.value.len() >= MIN_SECRET_BYTES);
+        let mode = fs::metadata(dir.path().join("jwt-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let again = load_or_create_secret(&config_in(dir.path(), None)).unwrap();
+        assert_eq!(again.value, first.value);
+    }
+
+    #[test]
+    fn a_blank_short_or_readable_secret_file_stops_the_server() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt-secret");
+        for (contents, mode) in [
+            ("", 0o600),
+            ("  \n", 0o600),
+            ("short", 0o600),
+            (&*"x".repeat(64), 0o644),
+        ] {
+            fs::write(&path, contents).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let err = load_or_create_secret(&config_in(dir.path(), None))
+                .err()
+                .expect("refused");
+            assert!(err.to_string().contains("jwt-secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_configured_secret_needs_32_bytes_and_is_not_first_run() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load_or_create_secret(&config_in(dir.path(), Some("too-short-secret"))).is_err());
+        let ok = load_or_create_secret(&config_in(dir.path(), Some(&"k".repeat(32)))).unwrap();
+        assert!(!ok.generated);
+        assert!(!dir.path().join("jwt-secret").exists());
     }
 }

@@ -1,16 +1,41 @@
-//! Every setting: a flag, an environment variable, a default and a reason.
+//! Every setting: a flag, an environment variable, a default and a reason,
+//! grouped by what it configures. Value parsers refuse values that cannot
+//! work (a zero timeout, an interval out of range) when the server starts.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::domain::warehouse::SyncInterval;
 
 /// okr-pulse: OKRs whose progress updates itself from BigQuery.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "okr-pulse", version, about)]
 pub struct Config {
+    #[command(flatten)]
+    pub server: ServerConfig,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    #[command(flatten)]
+    pub auth: AuthConfig,
+    #[command(flatten)]
+    pub bigquery: BigQueryConfig,
+    #[command(flatten)]
+    pub sync: SyncConfig,
+    #[command(flatten)]
+    pub ws: WsConfig,
+
+    /// What to do; with none, serve.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The process: where it listens, where it keeps files, how it logs and stops.
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
     /// Address the HTTP server listens on.
     #[arg(
-        long,
+        long = "listen-addr",
         env = "LISTEN_ADDR",
         default_value = "127.0.0.1:8080",
         global = true
@@ -18,167 +43,177 @@ pub struct Config {
     pub listen_addr: SocketAddr,
 
     /// Folder for the SQLite database and the generated JWT secret.
-    #[arg(long, env = "DATA_DIR", default_value = "./data", global = true)]
-    pub data_dir: PathBuf,
-
-    /// Database URL: `sqlite://…` or `postgres://…`. Defaults to a SQLite file in the data folder.
-    #[arg(long, env = "DATABASE_URL", global = true)]
-    pub database_url: Option<String>,
-
-    /// Most database connections in the pool (PostgreSQL; SQLite always uses one writer).
     #[arg(
-        long,
-        env = "DATABASE_MAX_CONNECTIONS",
-        default_value_t = 10,
+        long = "data-dir",
+        env = "DATA_DIR",
+        default_value = "./data",
         global = true
     )]
-    pub database_max_connections: u32,
-
-    /// HS256 secret for bearer tokens. Without it, one is generated once into the data folder.
-    #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true, global = true)]
-    pub auth_jwt_secret: Option<String>,
+    pub data_dir: PathBuf,
 
     /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    #[arg(long = "log-format", env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
 
+    /// How long shutdown waits, in all, for requests, WebSockets and running syncs.
+    #[arg(long = "shutdown-timeout", env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = positive_duration, global = true)]
+    pub shutdown_timeout: Duration,
+
+    /// Organization whose admin token is printed at start.
+    #[arg(
+        long = "default-org",
+        env = "DEFAULT_ORG",
+        default_value = "default",
+        global = true
+    )]
+    pub default_org: String,
+}
+
+/// The database.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// Database URL: `sqlite://…` or `postgres://…`. Defaults to a SQLite file in the data folder.
+    #[arg(long = "database-url", env = "DATABASE_URL", global = true)]
+    pub url: Option<String>,
+
+    /// Most database connections in the pool (PostgreSQL; SQLite always uses one writer).
+    #[arg(id = "database_max_connections", long = "database-max-connections", env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_connections: u32,
+}
+
+/// Bearer tokens.
+#[derive(Debug, Clone, Args)]
+pub struct AuthConfig {
+    /// HS256 secret for bearer tokens. Without it, one is generated once into the data folder.
+    #[arg(
+        long = "auth-jwt-secret",
+        env = "AUTH_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<String>,
+}
+
+/// How the server reaches BigQuery.
+#[derive(Debug, Clone, Args)]
+pub struct BigQueryConfig {
     /// BigQuery emulator (`host:port` or URL). When set, every BigQuery
     /// client talks to it with anonymous credentials; otherwise real
     /// BigQuery with Application Default Credentials.
-    #[arg(long, env = "BIGQUERY_EMULATOR_HOST", global = true)]
-    pub bigquery_emulator_host: Option<String>,
+    #[arg(
+        long = "bigquery-emulator-host",
+        env = "BIGQUERY_EMULATOR_HOST",
+        global = true
+    )]
+    pub emulator_host: Option<String>,
 
     /// Default cap on bytes billed per BigQuery job (connections may set their own).
-    #[arg(long, env = "BIGQUERY_MAX_BYTES_BILLED", default_value_t = 10 * 1024 * 1024 * 1024, global = true)]
-    pub bigquery_max_bytes_billed: i64,
+    #[arg(long = "bigquery-max-bytes-billed", env = "BIGQUERY_MAX_BYTES_BILLED", default_value_t = 10 * 1024 * 1024 * 1024, value_parser = clap::value_parser!(i64).range(10_485_760..), global = true)]
+    pub max_bytes_billed: i64,
 
     /// How long one BigQuery job may run (humantime: `60s`, `5m`).
-    #[arg(
-        long,
-        env = "BIGQUERY_JOB_TIMEOUT",
-        default_value = "60s",
-        global = true
-    )]
-    pub bigquery_job_timeout: humantime::Duration,
+    #[arg(long = "bigquery-job-timeout", env = "BIGQUERY_JOB_TIMEOUT", default_value = "60s", value_parser = positive_duration, global = true)]
+    pub job_timeout: Duration,
 
     /// Longest time one run spends retrying transient BigQuery failures.
-    #[arg(
-        long,
-        env = "BIGQUERY_RETRY_BUDGET",
-        default_value = "30s",
-        global = true
-    )]
-    pub bigquery_retry_budget: humantime::Duration,
+    #[arg(long = "bigquery-retry-budget", env = "BIGQUERY_RETRY_BUDGET", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
+    pub retry_budget: Duration,
 
     /// Wait before the first retry of a transient BigQuery failure; each
     /// further retry waits about twice as long (with jitter), up to 8s.
-    #[arg(
-        long,
-        env = "BIGQUERY_RETRY_INITIAL_DELAY",
-        default_value = "500ms",
-        global = true
-    )]
-    pub bigquery_retry_initial_delay: humantime::Duration,
+    #[arg(long = "bigquery-retry-initial-delay", env = "BIGQUERY_RETRY_INITIAL_DELAY", default_value = "500ms", value_parser = positive_duration, global = true)]
+    pub retry_initial_delay: Duration,
 
     /// Most attempts of one BigQuery call, the first included.
-    #[arg(
-        long,
-        env = "BIGQUERY_RETRY_MAX_ATTEMPTS",
-        default_value_t = 5,
-        global = true
-    )]
-    pub bigquery_retry_max_attempts: u32,
+    #[arg(long = "bigquery-retry-max-attempts", env = "BIGQUERY_RETRY_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub retry_max_attempts: u32,
 
     /// Service-account key file of Application Default Credentials; its
     /// `client_email` is shown by `bigQuerySetup`.
-    #[arg(long, env = "GOOGLE_APPLICATION_CREDENTIALS", global = true)]
+    #[arg(
+        long = "google-application-credentials",
+        env = "GOOGLE_APPLICATION_CREDENTIALS",
+        global = true
+    )]
     pub google_application_credentials: Option<PathBuf>,
 
     /// Metadata server that names the service account on Google Cloud.
     #[arg(
-        long,
+        long = "gce-metadata-host",
         env = "GCE_METADATA_HOST",
         default_value = "metadata.google.internal",
         global = true
     )]
     pub gce_metadata_host: String,
+}
 
-    /// Sync interval of a data source linked without its own (humantime: `1h`, `10s`).
-    #[arg(long, env = "SYNC_INTERVAL", default_value = "1h", global = true)]
-    pub sync_interval: humantime::Duration,
+/// The scheduler and refreshes.
+#[derive(Debug, Clone, Args)]
+pub struct SyncConfig {
+    /// Sync interval of a data source linked without its own (humantime: `1h`, `10s`; 10s to 31 days).
+    #[arg(long = "sync-interval", env = "SYNC_INTERVAL", default_value = "1h", value_parser = sync_interval, global = true)]
+    pub interval: SyncInterval,
 
     /// Most BigQuery jobs at once from this replica's scheduler.
-    #[arg(long, env = "SYNC_CONCURRENCY", default_value_t = 4, global = true)]
-    pub sync_concurrency: usize,
+    #[arg(long = "sync-concurrency", env = "SYNC_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub concurrency: u32,
 
     /// Most BigQuery jobs at once per connection from this replica's scheduler.
-    #[arg(
-        long,
-        env = "SYNC_CONCURRENCY_PER_CONNECTION",
-        default_value_t = 2,
-        global = true
-    )]
-    pub sync_concurrency_per_connection: usize,
+    #[arg(long = "sync-concurrency-per-connection", env = "SYNC_CONCURRENCY_PER_CONNECTION", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub concurrency_per_connection: u32,
 
     /// How often the scheduler looks for due data sources.
-    #[arg(long, env = "SYNC_TICK", default_value = "1s", global = true)]
-    pub sync_tick: humantime::Duration,
+    #[arg(long = "sync-tick", env = "SYNC_TICK", default_value = "1s", value_parser = positive_duration, global = true)]
+    pub tick: Duration,
 
     /// How long a claimed sync keeps other replicas away; a replica that dies
     /// mid-sync leaves work that another picks up once this runs out.
-    #[arg(long, env = "SYNC_LEASE", default_value = "5m", global = true)]
-    pub sync_lease: humantime::Duration,
+    #[arg(long = "sync-lease", env = "SYNC_LEASE", default_value = "5m", value_parser = positive_duration, global = true)]
+    pub lease: Duration,
 
-    /// Least time between two refreshes of one data source (`RATE_LIMITED` otherwise).
-    #[arg(
-        long,
-        env = "REFRESH_MIN_INTERVAL",
-        default_value = "10s",
-        global = true
-    )]
-    pub refresh_min_interval: humantime::Duration,
+    /// Least time between two refreshes of one data source (`RATE_LIMITED` otherwise; `0s` for none).
+    #[arg(long = "refresh-min-interval", env = "REFRESH_MIN_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    pub refresh_min_interval: Duration,
 
     /// Whether this replica runs the scheduler (all replicas may).
-    #[arg(long, env = "SCHEDULER_ENABLED", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    #[arg(long = "scheduler-enabled", env = "SCHEDULER_ENABLED", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub scheduler_enabled: bool,
+}
 
+/// WebSocket subscriptions.
+#[derive(Debug, Clone, Args)]
+pub struct WsConfig {
     /// Most open WebSocket connections on this replica.
-    #[arg(
-        long,
-        env = "WS_MAX_CONNECTIONS",
-        default_value_t = 10_000,
-        global = true
-    )]
-    pub ws_max_connections: usize,
+    #[arg(id = "ws_max_connections", long = "ws-max-connections", env = "WS_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_connections: u32,
 
     /// Most subscriptions on one WebSocket connection.
-    #[arg(
-        long,
-        env = "WS_MAX_SUBSCRIPTIONS",
-        default_value_t = 100,
-        global = true
-    )]
-    pub ws_max_subscriptions: usize,
+    #[arg(long = "ws-max-subscriptions", env = "WS_MAX_SUBSCRIPTIONS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_subscriptions: u32,
 
     /// How long a WebSocket client has to send `connection_init` (4408 after).
-    #[arg(long, env = "WS_INIT_TIMEOUT", default_value = "5s", global = true)]
-    pub ws_init_timeout: humantime::Duration,
+    #[arg(long = "ws-init-timeout", env = "WS_INIT_TIMEOUT", default_value = "5s", value_parser = positive_duration, global = true)]
+    pub init_timeout: Duration,
 
     /// How often the server pings each WebSocket.
-    #[arg(long, env = "WS_KEEP_ALIVE", default_value = "15s", global = true)]
-    pub ws_keep_alive: humantime::Duration,
+    #[arg(long = "ws-keep-alive", env = "WS_KEEP_ALIVE", default_value = "15s", value_parser = positive_duration, global = true)]
+    pub keep_alive: Duration,
+}
 
-    /// How long shutdown waits for running syncs before exiting.
-    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", global = true)]
-    pub shutdown_timeout: humantime::Duration,
+/// A humantime duration greater than zero.
+fn positive_duration(raw: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".to_owned());
+    }
+    Ok(duration)
+}
 
-    /// Organization whose admin token is printed at start.
-    #[arg(long, env = "DEFAULT_ORG", default_value = "default", global = true)]
-    pub default_org: String,
-
-    /// What to do; with none, serve.
-    #[command(subcommand)]
-    pub command: Option<Command>,
+/// A humantime sync interval within the allowed range.
+fn sync_interval(raw: &str) -> Result<SyncInterval, String> {
+    let duration = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    let seconds = i64::try_from(duration.as_secs()).map_err(|_| "is too long".to_owned())?;
+    SyncInterval::parse(seconds).map_err(|e| e.message)
 }
 
 /// Subcommands besides serving.
@@ -209,8 +244,8 @@ pub struct TokenArgs {
     #[arg(long, value_enum, default_value_t = RoleArg::Member)]
     pub role: RoleArg,
     /// How long the token stays valid (humantime: `30d`, `12h`).
-    #[arg(long, default_value = "30d")]
-    pub ttl: humantime::Duration,
+    #[arg(long, default_value = "30d", value_parser = positive_duration)]
+    pub ttl: Duration,
 }
 
 /// Role names as written on the command line and in tokens.
@@ -230,12 +265,55 @@ pub enum LogFormat {
 impl Config {
     /// The database URL in force: the configured one or the default SQLite file.
     pub fn database_url(&self) -> String {
-        match &self.database_url {
+        match &self.database.url {
             Some(url) => url.clone(),
             None => format!(
                 "sqlite://{}?mode=rwc",
-                self.data_dir.join("okr-pulse.db").display()
+                self.server.data_dir.join("okr-pulse.db").display()
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("okr-pulse").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_defaults_parse() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.sync.interval.seconds(), 3600);
+        assert_eq!(config.ws.max_connections, 10_000);
+    }
+
+    #[test]
+    fn zero_durations_and_counts_are_refused_at_start() {
+        for args in [
+            ["--ws-init-timeout", "0s"],
+            ["--sync-tick", "0s"],
+            ["--shutdown-timeout", "0s"],
+            ["--sync-concurrency", "0"],
+            ["--ws-max-connections", "0"],
+        ] {
+            assert!(parse(&args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_sync_interval_out_of_range_is_refused_at_start() {
+        assert!(parse(&["--sync-interval", "5s"]).is_err());
+        assert!(parse(&["--sync-interval", "40days"]).is_err());
+        assert_eq!(
+            parse(&["--sync-interval", "10s"])
+                .unwrap()
+                .sync
+                .interval
+                .seconds(),
+            10
+        );
     }
 }

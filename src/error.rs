@@ -1,5 +1,7 @@
 //! One error type for the whole server and its GraphQL extension codes.
 
+use std::sync::Arc;
+
 use async_graphql::ErrorExtensions;
 
 use crate::domain::validate::Invalid;
@@ -10,7 +12,10 @@ use crate::domain::validate::Invalid;
 /// `Display` type into an error carrying that text, which would let database
 /// details reach clients. Without it, the only way into a GraphQL error is
 /// the `From` impl below, which hides `Internal` details and logs them.
-#[derive(Debug)]
+///
+/// It clones cheaply (the one large variant holds an `Arc`), so a failure
+/// shared by several waiters is handed to each of them as it is.
+#[derive(Debug, Clone)]
 pub enum AppError {
     /// No token, or one that does not verify.
     Unauthenticated(String),
@@ -38,7 +43,7 @@ pub enum AppError {
         transient: bool,
     },
     /// Anything unexpected; the detail is logged, never sent.
-    Internal(anyhow::Error),
+    Internal(Arc<anyhow::Error>),
 }
 
 impl AppError {
@@ -74,40 +79,9 @@ impl AppError {
         }
     }
 
-    /// The same error again, for every caller that waited on one shared run.
-    pub fn replicate(&self) -> AppError {
-        match self {
-            AppError::Unauthenticated(m) => AppError::Unauthenticated(m.clone()),
-            AppError::Forbidden(m) => AppError::Forbidden(m.clone()),
-            AppError::NotFound { what, id } => AppError::NotFound {
-                what,
-                id: id.clone(),
-            },
-            AppError::BadUserInput { field, message } => AppError::BadUserInput {
-                field,
-                message: message.clone(),
-            },
-            AppError::Conflict(m) => AppError::Conflict(m.clone()),
-            AppError::NoConnection(m) => AppError::NoConnection(m.clone()),
-            AppError::RateLimited(m) => AppError::RateLimited(m.clone()),
-            AppError::Warehouse {
-                code,
-                message,
-                reason,
-                transient,
-            } => AppError::Warehouse {
-                code,
-                message: message.clone(),
-                reason: reason.clone(),
-                transient: *transient,
-            },
-            AppError::Internal(err) => AppError::Internal(anyhow::anyhow!("{err:#}")),
-        }
-    }
-
     /// Wraps an unexpected failure.
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
-        AppError::Internal(err.into())
+        AppError::Internal(Arc::new(err.into()))
     }
 
     /// A refusal of one input field.
@@ -129,7 +103,7 @@ impl AppError {
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {
-        AppError::Internal(err.into())
+        AppError::internal(err)
     }
 }
 

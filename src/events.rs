@@ -17,12 +17,14 @@
 use std::{sync::Arc, time::Duration};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::store::events as loader;
 
-pub use crate::store::events::{ProgressEvent, SyncEvent};
+pub use crate::store::{
+    Notice,
+    events::{ProgressEvent, SyncEvent},
+};
 
 /// The PostgreSQL channel events travel on.
 const CHANNEL: &str = "okr_pulse_events";
@@ -40,23 +42,7 @@ pub enum Event {
     Sync(Arc<SyncEvent>),
 }
 
-/// What a publisher sends: ids only.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct Notice {
-    /// History points written.
-    #[serde(default, rename = "p", skip_serializing_if = "Vec::is_empty")]
-    pub points: Vec<i64>,
-    /// Sync runs recorded.
-    #[serde(default, rename = "s", skip_serializing_if = "Vec::is_empty")]
-    pub sync_runs: Vec<i64>,
-}
-
 impl Notice {
-    /// Whether there is nothing to announce.
-    pub fn is_empty(&self) -> bool {
-        self.points.is_empty() && self.sync_runs.is_empty()
-    }
-
     /// Splits into payloads that each fit one NOTIFY.
     fn payloads(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -116,6 +102,11 @@ impl EventBus {
     /// A new subscriber's receiver.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
+    }
+
+    /// How many subscriptions on this replica are receiving events now.
+    pub fn subscriber_count(&self) -> usize {
+        self.sender.receiver_count()
     }
 
     /// Announces committed changes. Call only after the commit.

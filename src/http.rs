@@ -1,7 +1,7 @@
 //! The HTTP surface: `/graphql` (POST queries and mutations, GET GraphiQL
 //! or a WebSocket upgrade for subscriptions), `/healthz` and `/readyz`.
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
     Router,
@@ -10,19 +10,17 @@ use axum::{
         HeaderMap, StatusCode,
         header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL},
     },
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     routing::get,
 };
 use sea_orm::DatabaseConnection;
-use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::{
-    auth::{Principal, TokenKeys},
-    error::AppError,
+    auth::Authenticator,
     graphql::{self, AppSchema},
-    store,
-    ws::{self, ConnectionLimit, WsSettings},
+    store, web,
+    ws::{self, WsContext},
 };
 
 /// Largest request body accepted, in bytes.
@@ -33,19 +31,18 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     pub schema: AppSchema,
     pub db: DatabaseConnection,
-    pub keys: TokenKeys,
-    /// WebSocket limits and timings.
-    pub ws: WsSettings,
-    /// Open WebSocket connections; an upgrade beyond the limit gets 503.
-    pub ws_connections: ConnectionLimit,
-    /// Cancelled at shutdown: WebSockets close with a proper frame.
-    pub shutdown: CancellationToken,
+    pub auth: Authenticator,
+    /// What WebSocket connections share.
+    pub ws: WsContext,
 }
 
 /// The router with every route and layer.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_handler))
+        .route("/", get(web::dashboard))
+        .route("/assets/{*path}", get(web::asset))
+        .route("/favicon.svg", get(web::favicon))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -53,21 +50,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Verifies the bearer token and provisions its organization and user.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, AppError> {
-    let header = headers
-        .get(AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or_default());
-    let (claims, role) = state.keys.verify_header(header)?;
-    store::orgs::provision(&state.db, &claims, role).await
-}
-
 async fn graphql_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    let auth = authenticate(&state, &headers).await;
+    let header = headers
+        .get(AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or_default());
+    let auth = state.auth.authenticate(header).await;
     let request = graphql::request_data(request.into_inner(), &state.db, auth);
     state.schema.execute(request).await.into()
 }
@@ -86,25 +77,20 @@ async fn graphql_get(
                 .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
         });
     let (Ok(upgrade), Some(protocol)) = (upgrade, protocol) else {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .title("okr-pulse")
-                .finish(),
-        )
-        .into_response();
+        return web::graphiql();
     };
-    let Ok(permit) = state.ws_connections.clone().try_acquire_owned() else {
+    let Ok(permit) = state.ws.connections.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "Too many WebSocket connections; try again later.",
         )
             .into_response();
     };
+    let ws = state.ws;
+    let tracked = ws.shutdown.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| ws::serve(socket, protocol, state, permit))
+        .on_upgrade(move |socket| tracked.track(ws::serve(socket, protocol, ws, permit)))
 }
 
 async fn healthz() -> &'static str {

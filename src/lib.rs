@@ -3,19 +3,26 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: every setting, as a flag and an environment variable.
+//! Data flows one way: [`graphql`] parses inputs into [`domain`] values and
+//! calls [`service`], which writes through [`store`] or [`sync`] and then
+//! publishes what was committed on [`events`].
+//!
+//! - [`config`]: every setting, grouped, as flags and environment variables.
 //! - [`startup`]: the [`startup::Application`]: connect, migrate, bind, serve.
+//! - [`shutdown`]: one cancellation signal and task tracker for everything.
 //! - [`telemetry`]: the tracing subscriber.
 //! - [`error`]: [`error::AppError`] and the GraphQL extension codes.
-//! - [`auth`]: bearer tokens and the [`auth::Principal`] of a request.
-//! - [`domain`]: pure rules: progress, expected progress, status, input checks.
+//! - [`auth`]: bearer tokens and the one [`auth::Authenticator`].
+//! - [`domain`]: pure rules and parsed inputs; the objective-or-key-result [`domain::Node`].
+//! - [`service`]: the write paths; the only place events are published.
 //! - [`store`]: sea-orm reads and writes, scoped to one organization.
 //! - [`bigquery`]: the only code that knows BigQuery.
-//! - [`sync`]: linking, refreshing and testing against BigQuery.
+//! - [`sync`]: running queries and recording their outcomes; the scheduler.
 //! - [`events`]: progress and sync events, across replicas on PostgreSQL.
 //! - [`graphql`]: the schema: roots per feature, output types, loaders.
 //! - [`http`]: the axum router: `/graphql`, `/healthz`, `/readyz`.
-//! - [`ws`]: the WebSocket protocol guard in front of async-graphql.
+//! - [`web`]: the dashboard and GraphiQL, embedded from `web/dist/`.
+//! - [`ws`]: WebSocket serving and the protocol guard in front of async-graphql.
 
 pub mod auth;
 pub mod bigquery;
@@ -25,8 +32,11 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod service;
+pub mod shutdown;
 pub mod startup;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod web;
 pub mod ws;

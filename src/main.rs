@@ -9,10 +9,10 @@ use okr_pulse::{
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    telemetry::init(config.log_format);
+    telemetry::init(config.server.log_format);
     match &config.command {
         Some(Command::Token(args)) => {
-            let keys = TokenKeys::from_secret(&auth::load_or_create_secret(&config)?);
+            let keys = TokenKeys::from_secret(&auth::load_or_create_secret(&config)?.value);
             println!("{}", keys.mint_for(args)?);
             Ok(())
         }
@@ -22,24 +22,30 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(&config).await?;
-    let admin = TokenArgs {
-        org: config.default_org.clone(),
-        email: format!("admin@{}.local", config.default_org),
-        name: Some("Admin".to_owned()),
-        sub: Some("admin".to_owned()),
-        role: RoleArg::Admin,
-        ttl: std::time::Duration::from_secs(30 * 24 * 3600).into(),
-    };
-    let token = app.keys().mint_for(&admin)?;
-    let host = match config.listen_addr.ip() {
+    let host = match config.server.listen_addr.ip() {
         ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
         ip => ip.to_string(),
     };
-    let url = format!("http://{host}:{}/graphql", app.port());
-    tracing::info!(%url, "okr-pulse is listening");
-    println!(
-        "\nokr-pulse is ready.\n  GraphiQL: {url}\n  Admin token for org '{}' (valid 30 days), as a request header:\n  {{\"Authorization\": \"Bearer {token}\"}}\n",
-        config.default_org
-    );
+    let base = format!("http://{host}:{}", app.port());
+    tracing::info!(url = %base, "okr-pulse is listening");
+    if app.first_run() {
+        let admin = TokenArgs {
+            org: config.server.default_org.clone(),
+            email: format!("admin@{}.local", config.server.default_org),
+            name: Some("Admin".to_owned()),
+            sub: Some("admin".to_owned()),
+            role: RoleArg::Admin,
+            ttl: std::time::Duration::from_secs(30 * 24 * 3600),
+        };
+        let token = app.keys().mint_for(&admin)?;
+        println!(
+            "\nokr-pulse is ready.\n  Dashboard: {base}/#token={token}\n  GraphiQL:  {base}/graphql\n  Admin token for org '{}' (valid 30 days), as a request header:\n  {{\"Authorization\": \"Bearer {token}\"}}\n",
+            config.server.default_org
+        );
+    } else {
+        println!(
+            "\nokr-pulse is ready.\n  Dashboard: {base}/\n  GraphiQL:  {base}/graphql\n  Tokens: `okr-pulse token --org ORG --email EMAIL --role admin` (signed with AUTH_JWT_SECRET)\n"
+        );
+    }
     app.run_until_stopped(shutdown_signal()).await
 }

@@ -1,24 +1,25 @@
 //! The application: connect and migrate, bind, serve until told to stop.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc};
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::{self, TokenKeys},
+    auth::{self, Authenticator, TokenKeys},
     bigquery::{BackoffPolicy, IdentitySource, Warehouse, WarehouseConfig},
     config::Config,
     events::EventBus,
     graphql,
     http::{self, AppState},
+    service::{DataSourceWork, Service},
+    shutdown::Shutdown,
     store::db::{self, StatementCounter},
     sync::{
         SyncSettings, Syncer,
         scheduler::{Scheduler, SchedulerSettings},
     },
-    ws::WsSettings,
+    ws::{WsContext, WsSettings},
 };
 
 /// A built server, bound and migrated, not yet serving.
@@ -26,11 +27,14 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     statements: StatementCounter,
-    syncer: Syncer,
-    scheduler: Option<Arc<Scheduler>>,
+    events: EventBus,
+    scheduler: Option<Arc<Scheduler<DataSourceWork>>>,
     /// Where the event listener connects, on PostgreSQL.
     listen_url: Option<String>,
-    shutdown_timeout: Duration,
+    shutdown: Shutdown,
+    shutdown_timeout: std::time::Duration,
+    /// Whether the server signs with a secret it generated itself.
+    first_run: bool,
 }
 
 /// A name for this replica on the leases it holds: host, process and a nonce.
@@ -50,84 +54,92 @@ impl Application {
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
         let secret = auth::load_or_create_secret(config)?;
         let url = config.database_url();
-        if db::is_sqlite(&url) && config.database_url.is_none() {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("creating the data folder {}", config.data_dir.display())
+        if db::is_sqlite(&url) && config.database.url.is_none() {
+            std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+                format!(
+                    "creating the data folder {}",
+                    config.server.data_dir.display()
+                )
             })?;
         }
-        let (db, statements) = db::connect(&url, config.database_max_connections).await?;
-        let listener = TcpListener::bind(config.listen_addr)
+        let (db, statements) = db::connect(&url, config.database.max_connections).await?;
+        let listener = TcpListener::bind(config.server.listen_addr)
             .await
-            .with_context(|| format!("listening on {}", config.listen_addr))?;
+            .with_context(|| format!("listening on {}", config.server.listen_addr))?;
+        let bq = &config.bigquery;
         let warehouse = Warehouse::new(WarehouseConfig {
-            emulator_host: config.bigquery_emulator_host.clone(),
-            maximum_bytes_billed: config.bigquery_max_bytes_billed,
-            job_timeout: config.bigquery_job_timeout.into(),
+            emulator_host: bq.emulator_host.clone(),
+            maximum_bytes_billed: bq.max_bytes_billed,
+            job_timeout: bq.job_timeout,
             backoff: BackoffPolicy {
-                initial_delay: config.bigquery_retry_initial_delay.into(),
-                max_attempts: config.bigquery_retry_max_attempts.max(1),
-                max_elapsed: config.bigquery_retry_budget.into(),
+                initial_delay: bq.retry_initial_delay,
+                max_attempts: bq.retry_max_attempts,
+                max_elapsed: bq.retry_budget,
                 ..BackoffPolicy::default()
             },
             identity: IdentitySource {
-                key_file: config.google_application_credentials.clone(),
-                metadata_host: config.gce_metadata_host.clone(),
+                key_file: bq.google_application_credentials.clone(),
+                metadata_host: bq.gce_metadata_host.clone(),
             },
         });
-        let default_interval =
-            i64::try_from(config.sync_interval.as_secs()).context("SYNC_INTERVAL is too long")?;
-        crate::domain::validate::sync_interval(default_interval)
-            .map_err(|e| anyhow::anyhow!("SYNC_INTERVAL: {}", e.message))?;
+        let shutdown = Shutdown::new();
         let events = EventBus::new(db.clone());
         let syncer = Syncer::new(
             db.clone(),
             warehouse,
-            events,
             SyncSettings {
-                default_interval_seconds: default_interval,
-                lease: config.sync_lease.into(),
-                refresh_min_interval: config.refresh_min_interval.into(),
+                default_interval: config.sync.interval,
+                lease: config.sync.lease,
+                refresh_min_interval: config.sync.refresh_min_interval,
                 replica: replica_name(),
             },
         );
-        let scheduler = config.scheduler_enabled.then(|| {
+        let service = Service::new(db.clone(), events.clone(), syncer, shutdown.clone());
+        let scheduler = config.sync.scheduler_enabled.then(|| {
             Scheduler::new(
-                syncer.clone(),
+                DataSourceWork(service.clone()),
                 SchedulerSettings {
-                    tick: config.sync_tick.into(),
-                    concurrency: config.sync_concurrency.max(1),
-                    per_connection: config.sync_concurrency_per_connection.max(1),
-                    drain_timeout: config.shutdown_timeout.into(),
+                    tick: config.sync.tick,
+                    concurrency: config.sync.concurrency as usize,
+                    per_connection: config.sync.concurrency_per_connection as usize,
                 },
+                shutdown.clone(),
             )
         });
         let schema = graphql::schema_builder()
             .data(db.clone())
-            .data(syncer.clone())
+            .data(service)
             .finish();
+        let auth = Authenticator::new(TokenKeys::from_secret(&secret.value), db.clone());
         let state = AppState {
+            ws: WsContext {
+                schema: schema.clone(),
+                db: db.clone(),
+                auth: auth.clone(),
+                settings: WsSettings {
+                    max_subscriptions: config.ws.max_subscriptions as usize,
+                    init_timeout: config.ws.init_timeout,
+                    keep_alive: config.ws.keep_alive,
+                },
+                connections: Arc::new(tokio::sync::Semaphore::new(
+                    config.ws.max_connections as usize,
+                )),
+                shutdown: shutdown.clone(),
+            },
             schema,
             db,
-            keys: TokenKeys::from_secret(&secret),
-            ws: WsSettings {
-                max_connections: config.ws_max_connections,
-                max_subscriptions: config.ws_max_subscriptions.max(1),
-                init_timeout: config.ws_init_timeout.into(),
-                keep_alive: config.ws_keep_alive.into(),
-            },
-            ws_connections: Arc::new(tokio::sync::Semaphore::new(
-                config.ws_max_connections.max(1),
-            )),
-            shutdown: CancellationToken::new(),
+            auth,
         };
         Ok(Application {
             listener,
             state,
             statements,
-            syncer,
+            events,
             scheduler,
             listen_url: (!db::is_sqlite(&url)).then_some(url),
-            shutdown_timeout: config.shutdown_timeout.into(),
+            shutdown,
+            shutdown_timeout: config.server.shutdown_timeout,
+            first_run: secret.generated,
         })
     }
 
@@ -139,9 +151,15 @@ impl Application {
             .unwrap_or_default()
     }
 
+    /// Whether the server signs tokens with a secret it generated itself
+    /// (no `AUTH_JWT_SECRET`): then, and only then, it prints an admin token.
+    pub fn first_run(&self) -> bool {
+        self.first_run
+    }
+
     /// The token keys in force.
     pub fn keys(&self) -> TokenKeys {
-        self.state.keys.clone()
+        self.state.auth.keys().clone()
     }
 
     /// The database pool (tests seed and inspect through it).
@@ -154,48 +172,54 @@ impl Application {
         self.statements.clone()
     }
 
-    /// Serves until `shutdown` completes. Then it stops claiming syncs,
-    /// closes WebSockets with a close frame, lets running syncs and requests
-    /// finish (bounded by the shutdown timeout) and returns.
+    /// The event bus (tests wait on its subscriber count).
+    pub fn events(&self) -> EventBus {
+        self.events.clone()
+    }
+
+    /// Serves until `signal` completes. Then it stops claiming syncs and
+    /// accepting requests, closes WebSockets with a close frame, and lets
+    /// running requests, WebSockets and syncs finish, all within one
+    /// shutdown timeout.
     pub async fn run_until_stopped(
         self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        signal: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let stop = self.state.shutdown.clone();
-        let mut background = tokio::task::JoinSet::new();
+        let shutdown = self.shutdown.clone();
         if let Some(url) = self.listen_url.clone() {
-            background.spawn(self.syncer.events().clone().listen(url, stop.clone()));
+            shutdown.spawn(self.events.clone().listen(url, shutdown.token()));
         }
         if let Some(scheduler) = self.scheduler.clone() {
-            background.spawn(scheduler.run(stop.clone()));
+            shutdown.spawn(scheduler.run());
         }
-        let sockets = self.state.ws_connections.clone();
-        let socket_slots = u32::try_from(self.state.ws.max_connections.max(1)).unwrap_or(u32::MAX);
         let app = http::router(self.state);
-        let signal_stop = stop.clone();
+        let trigger = shutdown.clone();
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
-            shutdown.await;
-            signal_stop.cancel();
+            signal.await;
+            trigger.trigger();
         });
-        let served = serve.await.context("serving HTTP");
-        stop.cancel();
-        // Upgraded WebSockets outlive the HTTP server: wait until each has
-        // sent its close frame (each holds a slot until it is done).
-        if tokio::time::timeout(Duration::from_secs(5), sockets.acquire_many(socket_slots))
-            .await
-            .is_err()
-        {
-            tracing::warn!("some WebSockets did not close in time");
+        let mut serve = shutdown.spawn(async move { serve.await.context("serving HTTP") });
+        let mut served = None;
+        tokio::select! {
+            () = shutdown.started() => {}
+            // The server stopped by itself: an error; stop everything else too.
+            finished = &mut serve => {
+                served = Some(finished);
+                shutdown.trigger();
+            }
         }
-        let drained = tokio::time::timeout(self.shutdown_timeout, async {
-            while background.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!("background tasks did not stop in time");
+        if !shutdown.drain(self.shutdown_timeout).await {
+            tracing::warn!(
+                still_running = shutdown.running(),
+                "shutdown timeout reached; stopping what is still running"
+            );
         }
         tracing::info!("stopped");
-        served
+        match served {
+            Some(finished) => finished.context("the HTTP server task")?,
+            None if serve.is_finished() => serve.await.context("the HTTP server task")?,
+            None => Ok(()),
+        }
     }
 }
 

@@ -17,8 +17,7 @@ pub struct Model {
     pub key_result_id: Option<String>,
     pub sql: String,
     pub sync_interval_seconds: i64,
-    /// `PENDING`, `OK`, `ERROR` or `PAUSED`.
-    pub state: String,
+    pub state: crate::enums::DataSourceState,
     pub last_value: Option<f64>,
     pub last_synced_at: Option<DateTimeUtc>,
     pub next_sync_at: DateTimeUtc,

@@ -10,10 +10,9 @@ pub struct Model {
     pub org_id: String,
     pub objective_id: String,
     pub title: String,
-    /// `METRIC` or `KPI`.
-    pub kind: String,
-    /// `AT_LEAST` or `AT_MOST`, for a KPI only.
-    pub kpi_condition: Option<String>,
+    pub kind: crate::enums::KeyResultKind,
+    /// For a KPI only.
+    pub kpi_condition: Option<crate::enums::KpiCondition>,
     /// Where a metric starts; none for a KPI.
     pub start_value: Option<f64>,
     pub target_value: f64,

@@ -17,8 +17,7 @@ pub struct Model {
     pub period_start: Date,
     /// Last day of the period, inclusive, in the organization's time zone.
     pub period_end: Date,
-    /// `ROLL_UP`, `DATA_SOURCE` or `MANUAL`.
-    pub progress_mode: String,
+    pub progress_mode: crate::enums::ProgressMode,
     /// Weight of this objective in its parent's roll-up.
     pub weight: f64,
     /// Own start value, used when progress does not roll up.

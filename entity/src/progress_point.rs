@@ -17,10 +17,8 @@ pub struct Model {
     pub value: Option<f64>,
     pub progress: Option<f64>,
     pub expected_progress: f64,
-    /// `NOT_STARTED`, `ON_TRACK`, `BEHIND` or `AT_RISK`.
-    pub status: String,
-    /// `SYNC`, `REFRESH`, `CHECK_IN` or `ROLL_UP`.
-    pub source: String,
+    pub status: crate::enums::Status,
+    pub source: crate::enums::ProgressSource,
     pub note: Option<String>,
 }
 

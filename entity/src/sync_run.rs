@@ -11,10 +11,8 @@ pub struct Model {
     pub data_source_id: String,
     pub started_at: DateTimeUtc,
     pub duration_ms: i64,
-    /// `OK`, `UNCHANGED` or `ERROR`.
-    pub outcome: String,
-    /// What started the run: `SYNC` or `REFRESH`.
-    pub trigger: String,
+    pub outcome: crate::enums::SyncOutcome,
+    pub trigger: crate::enums::SyncTrigger,
     pub job_id: Option<String>,
     pub bytes_processed: Option<i64>,
     pub value: Option<f64>,

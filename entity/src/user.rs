@@ -12,8 +12,8 @@ pub struct Model {
     pub subject: String,
     pub email: String,
     pub name: String,
-    /// `ADMIN` or `MEMBER`, refreshed from the token on every request.
-    pub role: String,
+    /// Refreshed from the token on every request.
+    pub role: crate::enums::Role,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+use google_cloud_bigquery::error::QueryError;
+use google_cloud_bigquery_v2::model::ErrorProto;
+use google_cloud_gax::error::rpc::StatusDetails;
+
 use super::WarehouseError;
 
 /// Exponential backoff with jitter, bounded in attempts and in total time.
@@ -117,6 +121,93 @@ pub fn is_retried_by_client(reason: &str) -> bool {
 /// HTTP statuses that are worth retrying.
 pub fn is_transient_status(status: u16) -> bool {
     status == 429 || status == 408 || (500..600).contains(&status)
+}
+
+/// Our error for what the client library reported.
+pub fn classify_query_error(err: QueryError) -> WarehouseError {
+    match err {
+        QueryError::JobFailed { errors, .. } => classify_job_errors(&errors),
+        QueryError::Rpc { source, .. } => {
+            let status = source.http_status_code();
+            let reason = source.status().and_then(|s| {
+                s.details.iter().find_map(|d| match d {
+                    StatusDetails::ErrorInfo(info) if !info.reason.is_empty() => {
+                        Some(info.reason.clone())
+                    }
+                    _ => None,
+                })
+            });
+            let message = source
+                .status()
+                .map(|s| s.message.clone())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| source.to_string());
+            if source.is_timeout() {
+                return service("timeout", message, true);
+            }
+            match (reason, status) {
+                (Some(reason), _) => {
+                    let transient =
+                        is_transient_reason(&reason) || status.is_some_and(is_transient_status);
+                    with_reason(&reason, message, transient)
+                }
+                (None, Some(status)) => {
+                    let reason = match status {
+                        429 => "rateLimitExceeded",
+                        403 => "accessDenied",
+                        404 => "notFound",
+                        400 => "invalidQuery",
+                        s if s >= 500 => "backendError",
+                        _ => "httpError",
+                    };
+                    service(reason, message, is_transient_status(status))
+                }
+                // No HTTP answer at all: refused, reset, or cut short.
+                (None, None) => service("unavailable", message, true),
+            }
+        }
+        other => service("backendError", other.to_string(), false),
+    }
+}
+
+pub fn classify_job_errors(errors: &[ErrorProto]) -> WarehouseError {
+    let first = errors.first();
+    let reason = first
+        .map(|e| e.reason.clone())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "backendError".to_owned());
+    let message = first
+        .map(|e| e.message.clone())
+        .unwrap_or_else(|| "the job failed".to_owned());
+    let transient = is_transient_reason(&reason);
+    let mut err = with_reason(&reason, message, transient);
+    // The library retries a failed job only when every error is retryable.
+    if let WarehouseError::Service { client_retried, .. } = &mut err {
+        *client_retried = errors.iter().all(|e| is_retried_by_client(&e.reason));
+    }
+    err
+}
+
+fn service(reason: &str, message: String, transient: bool) -> WarehouseError {
+    WarehouseError::Service {
+        reason: reason.to_owned(),
+        message,
+        transient,
+        client_retried: false,
+        attempts: 1,
+    }
+}
+
+/// An error that carries BigQuery's own reason; the client library has
+/// already retried the reasons it knows to be transient.
+fn with_reason(reason: &str, message: String, transient: bool) -> WarehouseError {
+    WarehouseError::Service {
+        reason: reason.to_owned(),
+        message,
+        transient,
+        client_retried: is_retried_by_client(reason),
+        attempts: 1,
+    }
 }
 
 #[cfg(test)]
@@ -273,5 +364,16 @@ mod tests {
         ] {
             assert!(!is_transient_reason(reason), "{reason}");
         }
+    }
+
+    #[test]
+    fn a_failed_job_keeps_bigquerys_reason_and_message() {
+        let err = classify_job_errors(&[ErrorProto::new()
+            .set_reason("notFound")
+            .set_message("Not found: Table p.d.t")]);
+        assert_eq!(err.reason(), Some("notFound"));
+        assert!(!err.is_transient());
+        let err = classify_job_errors(&[ErrorProto::new().set_reason("backendError")]);
+        assert!(err.is_transient());
     }
 }

@@ -6,44 +6,7 @@
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
-/// Where an OKR stands against where it should be by now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    /// No value has been recorded yet.
-    NotStarted,
-    OnTrack,
-    Behind,
-    AtRisk,
-}
-
-impl Status {
-    /// The stored and public name (`ON_TRACK` …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::NotStarted => "NOT_STARTED",
-            Status::OnTrack => "ON_TRACK",
-            Status::Behind => "BEHIND",
-            Status::AtRisk => "AT_RISK",
-        }
-    }
-
-    /// Parses a stored name; anything unknown reads as not started.
-    pub fn parse(s: &str) -> Status {
-        match s {
-            "ON_TRACK" => Status::OnTrack,
-            "BEHIND" => Status::Behind,
-            "AT_RISK" => Status::AtRisk,
-            _ => Status::NotStarted,
-        }
-    }
-}
-
-/// Which side of its target a KPI must stay on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KpiCondition {
-    AtLeast,
-    AtMost,
-}
+pub use entity::enums::{KeyResultKind, KpiCondition, Status};
 
 /// The organization's status thresholds, in percentage points of shortfall.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,6 +24,13 @@ impl Default for Thresholds {
             at_risk: 25.0,
         }
     }
+}
+
+/// The organization-wide inputs of every status: time zone and thresholds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scoring {
+    pub tz: Tz,
+    pub thresholds: Thresholds,
 }
 
 /// An OKR period: both days inclusive, in the organization's time zone.
@@ -195,13 +165,74 @@ pub fn roll_up(contributions: &[Contribution]) -> Option<f64> {
     Some(weighted / total_weight)
 }
 
-/// What a key result measures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyResultKind {
-    /// A number to move from a start value to a target.
-    Metric,
-    /// A number to keep on one side of a target.
-    Kpi,
+/// How a value turns into progress: a metric's range or a KPI's condition.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Measure {
+    /// Progress from `start` to `target` (either direction).
+    Metric { start: f64, target: f64 },
+    /// Met or not: 100 % or 0 %.
+    Kpi {
+        condition: KpiCondition,
+        target: f64,
+    },
+}
+
+impl Measure {
+    /// A key result's measure from its stored parts; none for a metric
+    /// without a start (which input rules never let through).
+    pub fn of_key_result(
+        kind: KeyResultKind,
+        condition: Option<KpiCondition>,
+        start: Option<f64>,
+        target: f64,
+    ) -> Option<Measure> {
+        match kind {
+            KeyResultKind::Metric => Some(Measure::Metric {
+                start: start?,
+                target,
+            }),
+            KeyResultKind::Kpi => Some(Measure::Kpi {
+                condition: condition.unwrap_or(KpiCondition::AtLeast),
+                target,
+            }),
+        }
+    }
+
+    /// Raw progress in percent for a value.
+    pub fn progress(self, value: f64) -> Option<f64> {
+        match self {
+            Measure::Metric { start, target } => metric_progress(start, target, value),
+            Measure::Kpi { condition, target } => Some(kpi_progress(condition, target, value)),
+        }
+    }
+
+    /// Expected progress and status at `at` for this value and progress.
+    pub fn evaluate(
+        self,
+        value: Option<f64>,
+        progress: Option<f64>,
+        period: Period,
+        scoring: Scoring,
+        at: DateTime<Utc>,
+    ) -> (f64, Status) {
+        let expected = expected_progress(period, scoring.tz, at);
+        let status = match self {
+            Measure::Kpi { condition, target } => kpi_status(condition, target, value),
+            Measure::Metric { .. } => status(progress, expected, scoring.thresholds),
+        };
+        (expected, status)
+    }
+}
+
+/// Expected progress and status at `at` of an objective with this progress.
+pub fn evaluate_objective(
+    progress: Option<f64>,
+    period: Period,
+    scoring: Scoring,
+    at: DateTime<Utc>,
+) -> (f64, Status) {
+    let expected = expected_progress(period, scoring.tz, at);
+    (expected, status(progress, expected, scoring.thresholds))
 }
 
 /// A ROLL_UP objective's progress from its key results `(kind, weight,

@@ -46,10 +46,130 @@ impl Title {
         }
         Ok(Title(trimmed.to_owned()))
     }
+}
 
-    /// The title text.
-    pub fn into_inner(self) -> String {
+text_newtype!(Title);
+
+/// Longest description accepted, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+
+/// An objective's description: at most [`MAX_DESCRIPTION_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Description(String);
+text_newtype!(Description);
+
+impl Description {
+    /// Parses a description; none is the empty description.
+    pub fn parse(raw: Option<String>) -> Result<Description, Invalid> {
+        let text = raw.unwrap_or_default();
+        if text.chars().count() > MAX_DESCRIPTION_CHARS {
+            return Err(Invalid::new(
+                "description",
+                format!("The description must be at most {MAX_DESCRIPTION_CHARS} characters."),
+            ));
+        }
+        Ok(Description(text))
+    }
+}
+
+/// Longest check-in note accepted, in characters.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// A check-in note: trimmed, at most [`MAX_NOTE_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note(String);
+text_newtype!(Note);
+
+impl Note {
+    /// Parses a note; a blank one is no note.
+    pub fn parse(raw: Option<&str>) -> Result<Option<Note>, Invalid> {
+        match raw.map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(n) if n.chars().count() > MAX_NOTE_CHARS => Err(Invalid::new(
+                "note",
+                format!("The note must be at most {MAX_NOTE_CHARS} characters."),
+            )),
+            Some(n) => Ok(Some(Note(n.to_owned()))),
+        }
+    }
+}
+
+/// Longest unit accepted, in characters.
+pub const MAX_UNIT_CHARS: usize = 50;
+
+/// A key result's unit (`leads`, `%` …): trimmed, at most [`MAX_UNIT_CHARS`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Unit(String);
+text_newtype!(Unit);
+
+impl Unit {
+    /// Parses a unit; none is no unit.
+    pub fn parse(raw: Option<&str>) -> Result<Unit, Invalid> {
+        let unit = raw.unwrap_or_default().trim();
+        if unit.chars().count() > MAX_UNIT_CHARS {
+            return Err(Invalid::new(
+                "unit",
+                format!("The unit must be at most {MAX_UNIT_CHARS} characters."),
+            ));
+        }
+        Ok(Unit(unit.to_owned()))
+    }
+}
+
+/// A weight in a roll-up: finite and greater than zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weight(f64);
+
+impl Weight {
+    /// Parses a weight; none is the default weight of 1.
+    pub fn parse(raw: Option<f64>) -> Result<Weight, Invalid> {
+        weight(raw.unwrap_or(1.0)).map(Weight)
+    }
+
+    /// The weight.
+    pub fn get(self) -> f64 {
         self.0
+    }
+}
+
+/// A finite number given for `field`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Value(f64);
+
+impl Value {
+    /// Parses a number for `field`.
+    pub fn parse(field: &'static str, raw: f64) -> Result<Value, Invalid> {
+        finite(field, raw).map(Value)
+    }
+
+    /// The number.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// A metric's start and target: both finite and different.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricRange {
+    start: f64,
+    target: f64,
+}
+
+impl MetricRange {
+    /// Parses a start and a target.
+    pub fn parse(start: f64, target: f64) -> Result<MetricRange, Invalid> {
+        metric_range(start, target)?;
+        Ok(MetricRange { start, target })
+    }
+
+    /// Where the metric starts.
+    pub fn start(self) -> f64 {
+        self.start
+    }
+
+    /// Where it should end.
+    pub fn target(self) -> f64 {
+        self.target
     }
 }
 
@@ -138,148 +258,6 @@ pub fn thresholds(behind: f64, at_risk: f64) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// A GCP project id: 6–30 lowercase letters, digits or hyphens, starting
-/// with a letter and not ending with a hyphen; optionally domain-scoped
-/// (`example.com:my-project`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProjectId(String);
-
-impl ProjectId {
-    /// Parses a project id, trimming surrounding white space.
-    pub fn parse(raw: &str) -> Result<ProjectId, Invalid> {
-        let raw = raw.trim();
-        let (domain, project) = match raw.rsplit_once(':') {
-            Some((domain, project)) => (Some(domain), project),
-            None => (None, raw),
-        };
-        let refuse = |why: &str| {
-            Invalid::new(
-                "projectId",
-                format!(
-                    "'{raw}' is not a GCP project id: {why}. Project ids look like 'acme-analytics' or 'example.com:acme-analytics'."
-                ),
-            )
-        };
-        if let Some(domain) = domain {
-            let domain_ok = !domain.is_empty()
-                && domain.len() <= 253
-                && domain.contains('.')
-                && domain
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-                && !domain.starts_with(['.', '-'])
-                && !domain.ends_with(['.', '-']);
-            if !domain_ok {
-                return Err(refuse(
-                    "the domain before ':' must be a lowercase domain name",
-                ));
-            }
-        }
-        let len = project.chars().count();
-        if !(6..=30).contains(&len) {
-            return Err(refuse("it must be 6 to 30 characters long"));
-        }
-        if !project.starts_with(|c: char| c.is_ascii_lowercase()) {
-            return Err(refuse("it must start with a lowercase letter"));
-        }
-        if project.ends_with('-') {
-            return Err(refuse("it must not end with a hyphen"));
-        }
-        if !project
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(refuse(
-                "only lowercase letters, digits and hyphens are allowed",
-            ));
-        }
-        Ok(ProjectId(raw.to_owned()))
-    }
-
-    /// The project id text.
-    pub fn into_inner(self) -> String {
-        self.0
-    }
-}
-
-/// A connection name: trimmed, 1–100 characters.
-pub fn connection_name(raw: &str) -> Result<String, Invalid> {
-    let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(Invalid::new(
-            "name",
-            "The connection name must be 1 to 100 characters.",
-        ));
-    }
-    Ok(name.to_owned())
-}
-
-/// A BigQuery location such as `US`, `EU` or `europe-west2`.
-pub fn location(raw: &str) -> Result<String, Invalid> {
-    let loc = raw.trim();
-    let ok = !loc.is_empty()
-        && loc.len() <= 64
-        && loc.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !loc.starts_with('-')
-        && !loc.ends_with('-');
-    if !ok {
-        return Err(Invalid::new(
-            "location",
-            format!(
-                "'{raw}' is not a BigQuery location; use a name such as 'US', 'EU' or 'europe-west2'."
-            ),
-        ));
-    }
-    Ok(loc.to_owned())
-}
-
-/// Longest SQL accepted, in characters.
-pub const MAX_SQL_CHARS: usize = 100_000;
-
-/// A query's text: not blank, at most [`MAX_SQL_CHARS`].
-pub fn sql(raw: &str) -> Result<String, Invalid> {
-    let sql = raw.trim();
-    if sql.is_empty() {
-        return Err(Invalid::new(
-            "sql",
-            "The SQL must not be empty; write a SELECT that returns one number.",
-        ));
-    }
-    if sql.chars().count() > MAX_SQL_CHARS {
-        return Err(Invalid::new(
-            "sql",
-            format!("The SQL must be at most {MAX_SQL_CHARS} characters."),
-        ));
-    }
-    Ok(sql.trim_end_matches(';').trim_end().to_owned())
-}
-
-/// Shortest and longest sync interval, in seconds.
-pub const SYNC_INTERVAL_RANGE: (i64, i64) = (10, 31 * 24 * 3600);
-
-/// A sync interval in seconds.
-pub fn sync_interval(seconds: i64) -> Result<i64, Invalid> {
-    let (min, max) = SYNC_INTERVAL_RANGE;
-    if !(min..=max).contains(&seconds) {
-        return Err(Invalid::new(
-            "syncIntervalSeconds",
-            format!("syncIntervalSeconds must be between {min} and {max} (31 days)."),
-        ));
-    }
-    Ok(seconds)
-}
-
-/// A per-job cap on bytes billed: at least 10 MB, BigQuery's minimum charge.
-pub fn maximum_bytes_billed(bytes: i64) -> Result<i64, Invalid> {
-    if bytes < 10_485_760 {
-        return Err(Invalid::new(
-            "maximumBytesBilled",
-            "maximumBytesBilled must be at least 10485760 (10 MB), the least BigQuery bills per query.",
-        ));
-    }
-    Ok(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,52 +314,5 @@ mod tests {
         assert!(thresholds(30.0, 20.0).is_err());
         assert!(thresholds(-1.0, 20.0).is_err());
         assert!(thresholds(0.0, 101.0).is_err());
-    }
-    #[test]
-    fn project_ids_follow_gcp_rules() {
-        for ok in [
-            "acme-analytics",
-            "abcdef",
-            "a12345",
-            "example.com:acme-prod",
-            &format!("a{}", "b".repeat(29)),
-        ] {
-            assert!(ProjectId::parse(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "short",
-            "1acme-analytics",
-            "Acme-Analytics",
-            "acme_analytics",
-            "acme-analytics-",
-            &format!("a{}", "b".repeat(30)),
-            ":acme-prod",
-            "Example.com:acme-prod",
-            "",
-        ] {
-            let err = ProjectId::parse(bad).unwrap_err();
-            assert_eq!(err.field, "projectId", "{bad}");
-        }
-    }
-
-    #[test]
-    fn locations_are_region_names() {
-        assert_eq!(location(" europe-west2 ").unwrap(), "europe-west2");
-        assert!(location("US").is_ok());
-        assert!(location("eu west").is_err());
-        assert!(location("").is_err());
-    }
-
-    #[test]
-    fn sql_is_trimmed_of_a_final_semicolon_and_must_not_be_blank() {
-        assert_eq!(sql(" SELECT 1; ").unwrap(), "SELECT 1");
-        assert_eq!(sql("  ").unwrap_err().field, "sql");
-    }
-
-    #[test]
-    fn sync_intervals_are_bounded() {
-        assert!(sync_interval(3600).is_ok());
-        assert!(sync_interval(5).is_err());
-        assert!(sync_interval(40 * 24 * 3600).is_err());
     }
 }

@@ -5,7 +5,7 @@ use async_graphql::Context;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
-use crate::{auth::Principal, error::AppError, store::orgs::Scoring};
+use crate::{domain::progress::Scoring, error::AppError, service::Service, store::Principal};
 
 use super::Loaders;
 
@@ -45,13 +45,15 @@ pub trait RequestContext {
     fn scoring(&self) -> Result<Scoring, AppError>;
     /// The per-request loaders.
     fn loaders(&self) -> Result<&Loaders, AppError>;
+    /// The write paths.
+    fn service(&self) -> &Service;
 }
 
 impl RequestContext for Context<'_> {
     fn principal(&self) -> Result<&Principal, AppError> {
         match self.data_opt::<RequestAuth>() {
             Some(RequestAuth::Ok(p)) => Ok(p),
-            Some(RequestAuth::Failed(err)) => Err(AppError::Unauthenticated(err.message())),
+            Some(RequestAuth::Failed(err)) => Err(err.clone()),
             None => Err(AppError::Unauthenticated(
                 "Send an 'Authorization: Bearer <token>' header.".to_owned(),
             )),
@@ -69,12 +71,16 @@ impl RequestContext for Context<'_> {
     }
 
     fn scoring(&self) -> Result<Scoring, AppError> {
-        Ok(Scoring::of(&self.principal()?.org))
+        Ok(self.principal()?.scoring())
     }
 
     fn loaders(&self) -> Result<&Loaders, AppError> {
         self.principal()?;
         self.data_opt::<Loaders>()
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("request has no loaders")))
+    }
+
+    fn service(&self) -> &Service {
+        self.data_unchecked::<Service>()
     }
 }

@@ -10,8 +10,9 @@ use entity::{connection, data_source, key_result, objective, progress_point, use
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::{
+    domain::Node,
     error::AppError,
-    store::{connections, data_sources, key_results, objectives, orgs, progress},
+    store::{connections, data_sources, history, key_results, objectives, orgs},
 };
 
 /// Keys are capped so one `IN (…)` list stays well inside every database's
@@ -81,12 +82,12 @@ impl Loaders {
         }
         if selection.field("latestPoint").exists() {
             self.latest_points
-                .load_many(ids.iter().cloned().map(NodeKey::Objective))
+                .load_many(ids.iter().cloned().map(Node::Objective))
                 .await?;
         }
         if selection.field("dataSource").exists() {
             self.data_sources
-                .load_many(ids.iter().cloned().map(NodeKey::Objective))
+                .load_many(ids.iter().cloned().map(Node::Objective))
                 .await?;
         }
         let key_results = selection.field("keyResults");
@@ -96,14 +97,14 @@ impl Loaders {
                 let kr_ids = krs
                     .values()
                     .flatten()
-                    .map(|kr| NodeKey::KeyResult(kr.id.clone()));
+                    .map(|kr| Node::KeyResult(kr.id.clone()));
                 self.latest_points.load_many(kr_ids).await?;
             }
             if key_results.field("dataSource").exists() {
                 let kr_ids = krs
                     .values()
                     .flatten()
-                    .map(|kr| NodeKey::KeyResult(kr.id.clone()));
+                    .map(|kr| Node::KeyResult(kr.id.clone()));
                 self.data_sources.load_many(kr_ids).await?;
             }
         }
@@ -197,74 +198,43 @@ impl Loader<String> for KeyResultsLoader {
     }
 }
 
-/// An objective or a key result: whose newest point or data source to load.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum NodeKey {
-    Objective(String),
-    KeyResult(String),
-}
-
 /// The newest history point of objectives and key results; `None` for one
 /// without history, so that it is cached as known-empty.
 pub struct LatestPointLoader(Scope);
 
-impl Loader<NodeKey> for LatestPointLoader {
+impl Loader<Node> for LatestPointLoader {
     type Value = Option<progress_point::Model>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[NodeKey]) -> Result<HashMap<NodeKey, Self::Value>, Self::Error> {
-        let (objective_ids, key_result_ids) = split(keys);
-        let rows =
-            progress::latest_points(&self.0.db, &self.0.org_id, &objective_ids, &key_result_ids)
-                .await?;
-        let mut map: HashMap<NodeKey, Self::Value> =
-            keys.iter().map(|k| (k.clone(), None)).collect();
+    async fn load(&self, keys: &[Node]) -> Result<HashMap<Node, Self::Value>, Self::Error> {
+        let rows = history::latest_points(&self.0.db, &self.0.org_id, keys).await?;
+        let mut map: HashMap<Node, Self::Value> = keys.iter().map(|k| (k.clone(), None)).collect();
         for p in rows {
-            let key = match (&p.objective_id, &p.key_result_id) {
-                (Some(o), None) => NodeKey::Objective(o.clone()),
-                (_, Some(kr)) => NodeKey::KeyResult(kr.clone()),
-                (None, None) => continue,
-            };
-            map.insert(key, Some(p));
+            if let Some(node) = Node::of_row(p.objective_id.as_deref(), p.key_result_id.as_deref())
+            {
+                map.insert(node, Some(p));
+            }
         }
         Ok(map)
     }
 }
 
-/// Splits node keys into objective ids and key result ids.
-fn split(keys: &[NodeKey]) -> (Vec<String>, Vec<String>) {
-    let mut objective_ids = Vec::new();
-    let mut key_result_ids = Vec::new();
-    for key in keys {
-        match key {
-            NodeKey::Objective(id) => objective_ids.push(id.clone()),
-            NodeKey::KeyResult(id) => key_result_ids.push(id.clone()),
-        }
-    }
-    (objective_ids, key_result_ids)
-}
-
 /// The data source of objectives and key results; `None` for those without.
 pub struct DataSourceLoader(Scope);
 
-impl Loader<NodeKey> for DataSourceLoader {
+impl Loader<Node> for DataSourceLoader {
     type Value = Option<data_source::Model>;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[NodeKey]) -> Result<HashMap<NodeKey, Self::Value>, Self::Error> {
-        let (objective_ids, key_result_ids) = split(keys);
-        let rows =
-            data_sources::of_targets(&self.0.db, &self.0.org_id, &objective_ids, &key_result_ids)
-                .await?;
-        let mut map: HashMap<NodeKey, Self::Value> =
-            keys.iter().map(|k| (k.clone(), None)).collect();
+    async fn load(&self, keys: &[Node]) -> Result<HashMap<Node, Self::Value>, Self::Error> {
+        let rows = data_sources::of_nodes(&self.0.db, &self.0.org_id, keys).await?;
+        let mut map: HashMap<Node, Self::Value> = keys.iter().map(|k| (k.clone(), None)).collect();
         for ds in rows {
-            let key = match (&ds.objective_id, &ds.key_result_id) {
-                (Some(o), None) => NodeKey::Objective(o.clone()),
-                (_, Some(kr)) => NodeKey::KeyResult(kr.clone()),
-                (None, None) => continue,
-            };
-            map.insert(key, Some(ds));
+            if let Some(node) =
+                Node::of_row(ds.objective_id.as_deref(), ds.key_result_id.as_deref())
+            {
+                map.insert(node, Some(ds));
+            }
         }
         Ok(map)
     }

@@ -1,29 +1,38 @@
 //! The GraphQL schema: feature roots merged into one Query and Mutation,
 //! output types that are not database models, and per-request loaders.
 
-mod bigquery;
+mod connections;
 mod context;
+mod data_sources;
 mod events;
 mod loaders;
 mod okrs;
 mod org;
+mod scalars;
 mod types;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub use context::{RequestAuth, RequestContext, RequestTime, request_data};
 pub use loaders::Loaders;
+pub use scalars::Int64;
 
 /// Every query field, by feature.
 #[derive(MergedObject, Default)]
-pub struct Query(org::OrgQuery, okrs::OkrQuery, bigquery::BigQueryQuery);
+pub struct Query(
+    org::OrgQuery,
+    okrs::OkrQuery,
+    connections::ConnectionQuery,
+    data_sources::DataSourceQuery,
+);
 
 /// Every mutation field, by feature.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     org::OrgMutation,
     okrs::OkrMutation,
-    bigquery::BigQueryMutation,
+    connections::ConnectionMutation,
+    data_sources::DataSourceMutation,
 );
 
 /// Every subscription field, by feature.

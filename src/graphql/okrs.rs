@@ -1,21 +1,22 @@
-//! Objectives, key results and check-ins.
+//! Objectives, key results and check-ins: roots and inputs.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::NaiveDate;
+use entity::enums::{KeyResultKind, KpiCondition, ProgressMode};
 
 use crate::{
-    error::AppError,
-    store::{
-        key_results::{self, KeyResultPatch, NewKeyResult},
-        objectives::{self, NewObjective, ObjectivePatch},
-        progress::{self, NewValue, period_of},
+    domain::{
+        Node,
+        inputs::{self, CheckIn, KeyResultPatch, NewKeyResult, NewObjective, ObjectivePatch},
+        validate::{Description, Invalid, Note, Title, Unit, Value, Weight},
     },
+    error::AppError,
+    store::objectives::{self, ObjectiveFilter},
 };
 
 use super::{
     RequestContext,
-    bigquery::syncer,
-    types::{KeyResult, KeyResultKind, KpiCondition, Objective, ProgressMode, ProgressPoint},
+    types::{KeyResult, Objective, ProgressPoint},
 };
 
 /// Queries over the OKR tree.
@@ -24,14 +25,24 @@ pub struct OkrQuery;
 
 #[Object]
 impl OkrQuery {
-    /// Every objective of the organization, oldest first; only the roots with `rootsOnly`.
+    /// Every objective of the organization, oldest first; only the roots with
+    /// `rootsOnly`. With `periodFrom` and/or `periodTo`, only those whose
+    /// period overlaps that range (both days inclusive): `periodFrom` and
+    /// `periodTo` set to today give the objectives running today.
     async fn objectives(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = false)] roots_only: bool,
+        period_from: Option<NaiveDate>,
+        period_to: Option<NaiveDate>,
     ) -> Result<Vec<Objective>> {
         let principal = ctx.principal()?;
-        let rows = objectives::list(ctx.db(), &principal.org.id, roots_only).await?;
+        let filter = ObjectiveFilter {
+            roots_only,
+            period_from,
+            period_to,
+        };
+        let rows = objectives::list(ctx.db(), &principal.org.id, filter).await?;
         ctx.loaders()?
             .prime_objectives(&ctx.look_ahead(), &rows)
             .await
@@ -49,27 +60,8 @@ impl OkrQuery {
 
     /// One key result; null when it does not exist in the caller's organization.
     async fn key_result(&self, ctx: &Context<'_>, id: ID) -> Result<Option<KeyResult>> {
-        let principal = ctx.principal()?;
-        let Some(model) = key_results::get(ctx.db(), &principal.org.id, &id).await? else {
-            return Ok(None);
-        };
-        key_result_output(ctx, model).await.map(Some)
+        Ok(KeyResult::load(ctx, &id).await?)
     }
-}
-
-/// Wraps a key result with its objective's period.
-async fn key_result_output(
-    ctx: &Context<'_>,
-    model: entity::key_result::Model,
-) -> Result<KeyResult> {
-    let org_id = &ctx.principal()?.org.id;
-    let objective = objectives::get(ctx.db(), org_id, &model.objective_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("objective", &model.objective_id))?;
-    Ok(KeyResult {
-        model,
-        period: period_of(&objective),
-    })
 }
 
 /// A new objective.
@@ -93,6 +85,27 @@ pub struct CreateObjectiveInput {
     pub target_value: Option<f64>,
 }
 
+impl TryFrom<CreateObjectiveInput> for NewObjective {
+    type Error = Invalid;
+
+    fn try_from(input: CreateObjectiveInput) -> Result<Self, Invalid> {
+        Ok(NewObjective {
+            title: Title::parse(&input.title)?,
+            description: Description::parse(input.description)?,
+            period: inputs::period(input.period_start, input.period_end)?,
+            weight: Weight::parse(input.weight)?,
+            own_range: inputs::own_range(
+                input.progress_mode,
+                input.start_value,
+                input.target_value,
+            )?,
+            progress_mode: input.progress_mode,
+            parent_id: input.parent_id.map(|id| id.0),
+            owner_id: input.owner_id.map(|id| id.0),
+        })
+    }
+}
+
 /// Changes to an objective; omitted fields stay as they are.
 #[derive(InputObject)]
 pub struct UpdateObjectiveInput {
@@ -107,6 +120,43 @@ pub struct UpdateObjectiveInput {
     pub weight: Option<f64>,
     pub start_value: Option<f64>,
     pub target_value: Option<f64>,
+}
+
+/// `Some(None)` for an explicit null, `None` when left out.
+pub fn given<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+impl TryFrom<UpdateObjectiveInput> for ObjectivePatch {
+    type Error = Invalid;
+
+    fn try_from(input: UpdateObjectiveInput) -> Result<Self, Invalid> {
+        Ok(ObjectivePatch {
+            title: input.title.as_deref().map(Title::parse).transpose()?,
+            description: input
+                .description
+                .map(|d| Description::parse(Some(d)))
+                .transpose()?,
+            parent_id: given(input.parent_id).map(|p| p.map(|id| id.0)),
+            owner_id: input.owner_id.map(|id| id.0),
+            period_start: input.period_start,
+            period_end: input.period_end,
+            progress_mode: input.progress_mode,
+            weight: input.weight.map(|w| Weight::parse(Some(w))).transpose()?,
+            start_value: input
+                .start_value
+                .map(|v| Value::parse("startValue", v))
+                .transpose()?,
+            target_value: input
+                .target_value
+                .map(|v| Value::parse("targetValue", v))
+                .transpose()?,
+        })
+    }
 }
 
 /// A new key result.
@@ -125,6 +175,25 @@ pub struct CreateKeyResultInput {
     pub weight: Option<f64>,
 }
 
+impl TryFrom<CreateKeyResultInput> for NewKeyResult {
+    type Error = Invalid;
+
+    fn try_from(input: CreateKeyResultInput) -> Result<Self, Invalid> {
+        Ok(NewKeyResult {
+            title: Title::parse(&input.title)?,
+            measure: inputs::measure(
+                input.kind,
+                input.kpi_condition,
+                input.start_value,
+                input.target_value,
+            )?,
+            weight: Weight::parse(input.weight)?,
+            unit: Unit::parse(input.unit.as_deref())?,
+            objective_id: input.objective_id.0,
+        })
+    }
+}
+
 /// Changes to a key result; omitted fields stay as they are.
 #[derive(InputObject)]
 pub struct UpdateKeyResultInput {
@@ -134,6 +203,31 @@ pub struct UpdateKeyResultInput {
     pub target_value: Option<f64>,
     pub unit: Option<String>,
     pub weight: Option<f64>,
+}
+
+impl TryFrom<UpdateKeyResultInput> for KeyResultPatch {
+    type Error = Invalid;
+
+    fn try_from(input: UpdateKeyResultInput) -> Result<Self, Invalid> {
+        Ok(KeyResultPatch {
+            title: input.title.as_deref().map(Title::parse).transpose()?,
+            kpi_condition: input.kpi_condition,
+            start_value: input
+                .start_value
+                .map(|v| Value::parse("startValue", v))
+                .transpose()?,
+            target_value: input
+                .target_value
+                .map(|v| Value::parse("targetValue", v))
+                .transpose()?,
+            unit: input
+                .unit
+                .as_deref()
+                .map(|u| Unit::parse(Some(u)))
+                .transpose()?,
+            weight: input.weight.map(|w| Weight::parse(Some(w))).transpose()?,
+        })
+    }
 }
 
 /// A manual value for one key result or objective (give exactly one id).
@@ -146,6 +240,22 @@ pub struct CheckInInput {
     /// Pause the linked data source so the next sync does not overwrite this value.
     #[graphql(default = false)]
     pub pause_automatic_updates: bool,
+}
+
+impl TryFrom<CheckInInput> for CheckIn {
+    type Error = Invalid;
+
+    fn try_from(input: CheckInInput) -> Result<Self, Invalid> {
+        Ok(CheckIn {
+            note: Note::parse(input.note.as_deref())?,
+            value: Value::parse("value", input.value)?,
+            node: Node::exactly_one(
+                input.key_result_id.map(|id| id.0),
+                input.objective_id.map(|id| id.0),
+            )?,
+            pause_automatic_updates: input.pause_automatic_updates,
+        })
+    }
 }
 
 /// Changes to the OKR tree.
@@ -161,21 +271,10 @@ impl OkrMutation {
         input: CreateObjectiveInput,
     ) -> Result<Objective> {
         let principal = ctx.principal()?;
-        let new = NewObjective {
-            title: input.title,
-            description: input.description,
-            parent_id: input.parent_id.map(|id| id.0),
-            owner_id: input.owner_id.map(|id| id.0),
-            period_start: input.period_start,
-            period_end: input.period_end,
-            progress_mode: input.progress_mode.into(),
-            weight: input.weight,
-            start_value: input.start_value,
-            target_value: input.target_value,
-        };
-        let (model, changes) = objectives::create(ctx.db(), principal, new).await?;
-        syncer(ctx).publish(&changes).await;
-        Ok(Objective(model))
+        let new = NewObjective::try_from(input).map_err(AppError::from)?;
+        Ok(Objective(
+            ctx.service().create_objective(principal, new).await?,
+        ))
     }
 
     /// Changes an objective; moving it re-rolls both the old and the new parent.
@@ -186,33 +285,19 @@ impl OkrMutation {
         input: UpdateObjectiveInput,
     ) -> Result<Objective> {
         let principal = ctx.principal()?;
-        let patch = ObjectivePatch {
-            title: input.title,
-            description: input.description,
-            parent_id: match input.parent_id {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(id) => Some(Some(id.0)),
-            },
-            owner_id: input.owner_id.map(|id| id.0),
-            period_start: input.period_start,
-            period_end: input.period_end,
-            progress_mode: input.progress_mode.map(Into::into),
-            weight: input.weight,
-            start_value: input.start_value,
-            target_value: input.target_value,
-        };
-        let (model, changes) = objectives::update(ctx.db(), principal, &id, patch).await?;
-        syncer(ctx).publish(&changes).await;
-        Ok(Objective(model))
+        let patch = ObjectivePatch::try_from(input).map_err(AppError::from)?;
+        Ok(Objective(
+            ctx.service()
+                .update_objective(principal, &id, patch)
+                .await?,
+        ))
     }
 
     /// Deletes an objective with its key results, data source and history.
     /// Its child objectives are kept and move up to its parent (or become roots).
     async fn delete_objective(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let principal = ctx.principal()?;
-        let changes = objectives::delete(ctx.db(), principal, &id).await?;
-        syncer(ctx).publish(&changes).await;
+        ctx.service().delete_objective(principal, &id).await?;
         Ok(id)
     }
 
@@ -223,19 +308,9 @@ impl OkrMutation {
         input: CreateKeyResultInput,
     ) -> Result<KeyResult> {
         let principal = ctx.principal()?;
-        let new = NewKeyResult {
-            objective_id: input.objective_id.0,
-            title: input.title,
-            kind: input.kind.into(),
-            kpi_condition: input.kpi_condition.map(Into::into),
-            start_value: input.start_value,
-            target_value: input.target_value,
-            unit: input.unit,
-            weight: input.weight,
-        };
-        let (model, changes) = key_results::create(ctx.db(), principal, new).await?;
-        syncer(ctx).publish(&changes).await;
-        key_result_output(ctx, model).await
+        let new = NewKeyResult::try_from(input).map_err(AppError::from)?;
+        let model = ctx.service().create_key_result(principal, new).await?;
+        Ok(KeyResult::written(ctx, model).await?)
     }
 
     /// Changes a key result; its progress is recomputed from its current value.
@@ -246,39 +321,25 @@ impl OkrMutation {
         input: UpdateKeyResultInput,
     ) -> Result<KeyResult> {
         let principal = ctx.principal()?;
-        let patch = KeyResultPatch {
-            title: input.title,
-            kpi_condition: input.kpi_condition.map(Into::into),
-            start_value: input.start_value,
-            target_value: input.target_value,
-            unit: input.unit,
-            weight: input.weight,
-        };
-        let (model, changes) = key_results::update(ctx.db(), principal, &id, patch).await?;
-        syncer(ctx).publish(&changes).await;
-        key_result_output(ctx, model).await
+        let patch = KeyResultPatch::try_from(input).map_err(AppError::from)?;
+        let model = ctx
+            .service()
+            .update_key_result(principal, &id, patch)
+            .await?;
+        Ok(KeyResult::written(ctx, model).await?)
     }
 
     /// Deletes a key result with its data source and history.
     async fn delete_key_result(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let principal = ctx.principal()?;
-        let changes = key_results::delete(ctx.db(), principal, &id).await?;
-        syncer(ctx).publish(&changes).await;
+        ctx.service().delete_key_result(principal, &id).await?;
         Ok(id)
     }
 
     /// Records a value by hand, writes a history point and re-rolls every ancestor.
     async fn check_in(&self, ctx: &Context<'_>, input: CheckInInput) -> Result<ProgressPoint> {
         let principal = ctx.principal()?;
-        let value = NewValue {
-            key_result_id: input.key_result_id.map(|id| id.0),
-            objective_id: input.objective_id.map(|id| id.0),
-            value: input.value,
-            note: input.note,
-            pause_automatic_updates: input.pause_automatic_updates,
-        };
-        let (point, changes) = progress::check_in(ctx.db(), principal, value).await?;
-        syncer(ctx).publish(&changes).await;
-        Ok(point.into())
+        let check_in = CheckIn::try_from(input).map_err(AppError::from)?;
+        Ok(ctx.service().check_in(principal, check_in).await?.into())
     }
 }

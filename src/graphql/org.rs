@@ -2,7 +2,14 @@
 
 use async_graphql::{Context, InputObject, Object, Result};
 
-use crate::store::orgs::{self, SettingsPatch};
+use crate::{
+    domain::{
+        inputs::{OrgSettingsPatch, org_name},
+        validate::{self, Invalid},
+    },
+    error::AppError,
+    store::orgs,
+};
 
 use super::{
     RequestContext,
@@ -24,6 +31,16 @@ impl OrgQuery {
     async fn organization(&self, ctx: &Context<'_>) -> Result<Organization> {
         Ok(ctx.principal()?.org.clone().into())
     }
+
+    /// The organization's users (everyone who has signed in), by name.
+    async fn users(&self, ctx: &Context<'_>) -> Result<Vec<User>> {
+        let principal = ctx.principal()?;
+        Ok(orgs::users(ctx.db(), &principal.org.id)
+            .await?
+            .into_iter()
+            .map(User::from)
+            .collect())
+    }
 }
 
 /// Changes to the organization's settings; omitted fields stay as they are.
@@ -39,6 +56,24 @@ pub struct UpdateOrganizationInput {
     pub members_can_create_connections: Option<bool>,
 }
 
+impl TryFrom<UpdateOrganizationInput> for OrgSettingsPatch {
+    type Error = Invalid;
+
+    fn try_from(input: UpdateOrganizationInput) -> Result<Self, Invalid> {
+        Ok(OrgSettingsPatch {
+            name: input.name.as_deref().map(org_name).transpose()?,
+            time_zone: input
+                .time_zone
+                .as_deref()
+                .map(validate::time_zone)
+                .transpose()?,
+            behind_threshold: input.behind_threshold,
+            at_risk_threshold: input.at_risk_threshold,
+            members_can_create_connections: input.members_can_create_connections,
+        })
+    }
+}
+
 /// Organization settings (admins only).
 #[derive(Default)]
 pub struct OrgMutation;
@@ -52,13 +87,8 @@ impl OrgMutation {
         input: UpdateOrganizationInput,
     ) -> Result<Organization> {
         let principal = ctx.principal()?;
-        let patch = SettingsPatch {
-            name: input.name,
-            time_zone: input.time_zone,
-            behind_threshold: input.behind_threshold,
-            at_risk_threshold: input.at_risk_threshold,
-            members_can_create_connections: input.members_can_create_connections,
-        };
+        principal.require_admin("change organization settings")?;
+        let patch = OrgSettingsPatch::try_from(input).map_err(AppError::from)?;
         Ok(orgs::update_settings(ctx.db(), principal, patch)
             .await?
             .into())

@@ -14,33 +14,14 @@ use sea_orm::{
     QueryOrder, Set, SqlErr, TransactionTrait, sea_query::Condition,
 };
 
+use entity::enums::Role;
+
 use crate::{
-    auth::{Principal, Role},
-    domain::validate::{self, ProjectId},
+    domain::inputs::{ConnectionPatch, NewConnection},
     error::AppError,
 };
 
-use super::{new_id, now};
-
-/// A new connection as the caller described it.
-#[derive(Debug, Clone)]
-pub struct NewConnection {
-    pub name: String,
-    pub project_id: String,
-    pub location: Option<String>,
-    pub maximum_bytes_billed: Option<i64>,
-}
-
-/// Changes to a connection; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectionPatch {
-    pub name: Option<String>,
-    pub project_id: Option<String>,
-    /// `Some(None)` lets BigQuery pick the location.
-    pub location: Option<Option<String>>,
-    /// `Some(None)` falls back to the server's default.
-    pub maximum_bytes_billed: Option<Option<i64>>,
-}
+use super::{Principal, new_id, now};
 
 /// Whether the caller may change, share, test or delete the connection.
 pub fn can_manage(principal: &Principal, conn: &connection::Model) -> bool {
@@ -212,27 +193,17 @@ pub async fn create(
             "Your organization lets only admins create connections; ask an admin to create one and share it with you.".to_owned(),
         ));
     }
-    let name = validate::connection_name(&input.name)?;
-    let project_id = ProjectId::parse(&input.project_id)?.into_inner();
-    let location = input
-        .location
-        .as_deref()
-        .map(validate::location)
-        .transpose()?;
-    let cap = input
-        .maximum_bytes_billed
-        .map(validate::maximum_bytes_billed)
-        .transpose()?;
+    let name = input.name.into_inner();
     let at = now();
     let row = connection::ActiveModel {
         id: Set(new_id()),
         org_id: Set(principal.org.id.clone()),
         name: Set(name.clone()),
-        project_id: Set(project_id),
-        location: Set(location),
+        project_id: Set(input.project_id.into_inner()),
+        location: Set(input.location.map(|l| l.into_inner())),
         owner_id: Set(principal.user.id.clone()),
         shared_with_everyone: Set(false),
-        maximum_bytes_billed: Set(cap),
+        maximum_bytes_billed: Set(input.maximum_bytes_billed.map(|c| c.get())),
         last_test_ok: Set(None),
         last_test_message: Set(None),
         last_tested_at: Set(None),
@@ -252,22 +223,22 @@ pub async fn update(
     let conn = require_managed(db, principal, id).await?;
     let mut name = conn.name.clone();
     let mut active: connection::ActiveModel = conn.into();
-    if let Some(n) = &patch.name {
-        name = validate::connection_name(n)?;
+    if let Some(n) = patch.name {
+        name = n.into_inner();
         active.name = Set(name.clone());
     }
-    if let Some(p) = &patch.project_id {
-        active.project_id = Set(ProjectId::parse(p)?.into_inner());
+    if let Some(p) = patch.project_id {
+        active.project_id = Set(p.into_inner());
         // A new project invalidates the last test.
         active.last_test_ok = Set(None);
         active.last_test_message = Set(None);
         active.last_tested_at = Set(None);
     }
-    if let Some(location) = &patch.location {
-        active.location = Set(location.as_deref().map(validate::location).transpose()?);
+    if let Some(location) = patch.location {
+        active.location = Set(location.map(|l| l.into_inner()));
     }
     if let Some(cap) = patch.maximum_bytes_billed {
-        active.maximum_bytes_billed = Set(cap.map(validate::maximum_bytes_billed).transpose()?);
+        active.maximum_bytes_billed = Set(cap.map(|c| c.get()));
     }
     active.updated_at = Set(now());
     active.update(db).await.map_err(|e| unique_name(e, &name))

@@ -5,14 +5,18 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{data_source, key_result, objective, progress_point, sync_run};
+use entity::{
+    data_source,
+    enums::{DataSourceState, ProgressSource, Status, SyncOutcome},
+    key_result, objective, progress_point, sync_run,
+};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::domain::progress::Status;
+use crate::domain::Node;
 
-use super::progress::MAX_TREE_DEPTH;
+use super::{history::previous_point, record::MAX_TREE_DEPTH};
 
 /// A committed change of one objective's or key result's progress.
 #[derive(Debug, Clone)]
@@ -27,8 +31,7 @@ pub struct ProgressEvent {
     pub previous_progress: Option<f64>,
     pub status: Status,
     pub previous_status: Status,
-    /// `SYNC`, `REFRESH`, `CHECK_IN` or `ROLL_UP`.
-    pub source: String,
+    pub source: ProgressSource,
     pub at: DateTime<Utc>,
     /// The objective and all its ancestors, nearest first: a subscriber to
     /// any of them sees this event.
@@ -43,7 +46,7 @@ pub struct SyncEvent {
     pub objective_id: Option<String>,
     pub key_result_id: Option<String>,
     /// The data source's state after the run.
-    pub state: String,
+    pub state: DataSourceState,
     pub value: Option<f64>,
     /// Whether the value moved.
     pub changed: bool,
@@ -94,7 +97,7 @@ pub async fn load(
                 key_result_id: ds.key_result_id,
                 state: ds.state,
                 value: run.value,
-                changed: run.outcome == "OK",
+                changed: run.outcome == SyncOutcome::Ok,
                 error: run
                     .error_code
                     .map(|code| (code, run.error_message.unwrap_or_default())),
@@ -111,35 +114,28 @@ async fn progress_event(
     point: progress_point::Model,
     lineages: &mut HashMap<String, Vec<String>>,
 ) -> Result<Option<ProgressEvent>, DbErr> {
-    let (objective_id, previous) = match (&point.objective_id, &point.key_result_id) {
-        (_, Some(kr_id)) => {
-            let Some(kr) = key_result::Entity::find_by_id(kr_id.clone())
+    let Some(node) = Node::of_row(
+        point.objective_id.as_deref(),
+        point.key_result_id.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    let objective_id = match &node {
+        Node::KeyResult(kr_id) => {
+            let parent: Option<String> = key_result::Entity::find_by_id(kr_id.clone())
+                .select_only()
+                .column(key_result::Column::ObjectiveId)
+                .into_tuple()
                 .one(db)
-                .await?
-            else {
+                .await?;
+            let Some(parent) = parent else {
                 return Ok(None);
             };
-            let previous = progress_point::Entity::find()
-                .filter(progress_point::Column::KeyResultId.eq(kr_id.clone()))
-                .filter(progress_point::Column::Id.lt(point.id))
-                .order_by_desc(progress_point::Column::Id)
-                .limit(1)
-                .one(db)
-                .await?;
-            (kr.objective_id, previous)
+            parent
         }
-        (Some(o_id), None) => {
-            let previous = progress_point::Entity::find()
-                .filter(progress_point::Column::ObjectiveId.eq(o_id.clone()))
-                .filter(progress_point::Column::Id.lt(point.id))
-                .order_by_desc(progress_point::Column::Id)
-                .limit(1)
-                .one(db)
-                .await?;
-            (o_id.clone(), previous)
-        }
-        (None, None) => return Ok(None),
+        Node::Objective(o_id) => o_id.clone(),
     };
+    let previous = previous_point(db, &node, point.id).await?;
     if !lineages.contains_key(&objective_id) {
         let chain = lineage(db, &objective_id).await?;
         lineages.insert(objective_id.clone(), chain);
@@ -153,11 +149,8 @@ async fn progress_event(
         previous_value: previous.as_ref().and_then(|p| p.value),
         progress: point.progress,
         previous_progress: previous.as_ref().and_then(|p| p.progress),
-        status: Status::parse(&point.status),
-        previous_status: previous
-            .as_ref()
-            .map(|p| Status::parse(&p.status))
-            .unwrap_or(Status::NotStarted),
+        status: point.status,
+        previous_status: previous.as_ref().map_or(Status::NotStarted, |p| p.status),
         source: point.source,
         at: point.at,
         lineage,

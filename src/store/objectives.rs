@@ -6,86 +6,47 @@
 //! silently deletes other people's objectives.
 
 use chrono::NaiveDate;
-use entity::objective;
+use entity::{enums::ProgressMode, objective};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, Set, TransactionTrait,
 };
 
 use crate::{
-    auth::Principal,
-    domain::validate::{self, Title},
+    domain::{
+        inputs::{self, NewObjective, ObjectivePatch},
+        progress::{Period, metric_progress, progress_changed},
+    },
     error::AppError,
 };
 
 use super::{
-    new_id, now,
-    orgs::{self, Scoring},
-    progress::{
-        MAX_TREE_DEPTH, ProgressChange, ProgressMode, objective_own_progress, roll_up_ancestors,
-    },
+    Notice, Principal, new_id, now, orgs,
+    record::{MAX_TREE_DEPTH, roll_up_ancestors},
 };
 
-/// Longest description accepted, in characters.
-const MAX_DESCRIPTION_CHARS: usize = 10_000;
-
-/// A new objective as the caller described it.
-#[derive(Debug, Clone)]
-pub struct NewObjective {
-    pub title: String,
-    pub description: Option<String>,
-    pub parent_id: Option<String>,
-    pub owner_id: Option<String>,
-    pub period_start: NaiveDate,
-    pub period_end: NaiveDate,
-    pub progress_mode: ProgressMode,
-    pub weight: Option<f64>,
-    pub start_value: Option<f64>,
-    pub target_value: Option<f64>,
+/// Which objectives a list holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ObjectiveFilter {
+    /// Only those without a parent.
+    pub roots_only: bool,
+    /// Only those whose period ends on or after this day.
+    pub period_from: Option<NaiveDate>,
+    /// Only those whose period starts on or before this day.
+    pub period_to: Option<NaiveDate>,
 }
 
-/// Changes to an objective; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
-pub struct ObjectivePatch {
-    pub title: Option<String>,
-    pub description: Option<String>,
-    /// `Some(None)` makes the objective a root.
-    pub parent_id: Option<Option<String>>,
-    pub owner_id: Option<String>,
-    pub period_start: Option<NaiveDate>,
-    pub period_end: Option<NaiveDate>,
-    pub progress_mode: Option<ProgressMode>,
-    pub weight: Option<f64>,
-    pub start_value: Option<f64>,
-    pub target_value: Option<f64>,
-}
-
-fn description(raw: Option<String>) -> Result<String, AppError> {
-    let text = raw.unwrap_or_default();
-    if text.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(AppError::bad_input(
-            "description",
-            format!("The description must be at most {MAX_DESCRIPTION_CHARS} characters."),
-        ));
+/// The period of an objective.
+pub fn period_of(o: &objective::Model) -> Period {
+    Period {
+        start: o.period_start,
+        end: o.period_end,
     }
-    Ok(text)
 }
 
-/// Own start/target are required when progress does not roll up, and
-/// meaningless when it does.
-fn own_range(mode: ProgressMode, start: Option<f64>, target: Option<f64>) -> Result<(), AppError> {
-    match (mode, start, target) {
-        (ProgressMode::RollUp, None, None) => Ok(()),
-        (ProgressMode::RollUp, _, _) => Err(AppError::bad_input(
-            "startValue",
-            "startValue and targetValue apply only to MANUAL or DATA_SOURCE objectives; a ROLL_UP objective takes its progress from its key results.",
-        )),
-        (_, Some(s), Some(t)) => Ok(validate::metric_range(s, t)?),
-        (_, _, _) => Err(AppError::bad_input(
-            "targetValue",
-            "A MANUAL or DATA_SOURCE objective needs both startValue and targetValue.",
-        )),
-    }
+/// An objective's own progress (MANUAL or DATA_SOURCE mode) for a value.
+pub fn own_progress(o: &objective::Model, value: f64) -> Option<f64> {
+    metric_progress(o.start_value?, o.target_value?, value)
 }
 
 async fn require_owner(
@@ -129,15 +90,22 @@ async fn require(
 pub async fn list(
     db: &impl ConnectionTrait,
     org_id: &str,
-    roots_only: bool,
+    filter: ObjectiveFilter,
 ) -> Result<Vec<objective::Model>, AppError> {
-    let mut query = objective::Entity::find().filter(objective::Column::OrgId.eq(org_id));
-    if roots_only {
-        query = query.filter(objective::Column::ParentId.is_null());
+    use objective::Column as C;
+    let mut query = objective::Entity::find().filter(C::OrgId.eq(org_id));
+    if filter.roots_only {
+        query = query.filter(C::ParentId.is_null());
+    }
+    if let Some(from) = filter.period_from {
+        query = query.filter(C::PeriodEnd.gte(from));
+    }
+    if let Some(to) = filter.period_to {
+        query = query.filter(C::PeriodStart.lte(to));
     }
     Ok(query
-        .order_by_asc(objective::Column::CreatedAt)
-        .order_by_asc(objective::Column::Id)
+        .order_by_asc(C::CreatedAt)
+        .order_by_asc(C::Id)
         .all(db)
         .await?)
 }
@@ -175,12 +143,7 @@ pub async fn create(
     db: &DatabaseConnection,
     principal: &Principal,
     input: NewObjective,
-) -> Result<(objective::Model, Vec<ProgressChange>), AppError> {
-    let title = Title::parse(&input.title)?.into_inner();
-    let description = description(input.description)?;
-    validate::period(input.period_start, input.period_end)?;
-    let weight = validate::weight(input.weight.unwrap_or(1.0))?;
-    own_range(input.progress_mode, input.start_value, input.target_value)?;
+) -> Result<(objective::Model, Notice), AppError> {
     let org_id = principal.org.id.clone();
     let txn = db.begin().await?;
     if let Some(parent) = &input.parent_id {
@@ -193,32 +156,32 @@ pub async fn create(
         org_id: Set(org_id.clone()),
         parent_id: Set(input.parent_id.clone()),
         owner_id: Set(owner_id),
-        title: Set(title),
-        description: Set(description),
-        period_start: Set(input.period_start),
-        period_end: Set(input.period_end),
-        progress_mode: Set(input.progress_mode.as_str().to_owned()),
-        weight: Set(weight),
-        start_value: Set(input.start_value),
-        target_value: Set(input.target_value),
+        title: Set(input.title.into_inner()),
+        description: Set(input.description.into_inner()),
+        period_start: Set(input.period.start),
+        period_end: Set(input.period.end),
+        progress_mode: Set(input.progress_mode),
+        weight: Set(input.weight.get()),
+        start_value: Set(input.own_range.map(|r| r.start())),
+        target_value: Set(input.own_range.map(|r| r.target())),
         current_value: Set(None),
         progress: Set(None),
         created_at: Set(at),
         updated_at: Set(at),
     };
     let model = row.insert(&txn).await?;
-    let mut changes = Vec::new();
+    let mut notice = Notice::default();
     roll_up_ancestors(
         &txn,
         &org_id,
-        Scoring::of(&principal.org),
+        principal.scoring(),
         input.parent_id,
         at,
-        &mut changes,
+        &mut notice,
     )
     .await?;
     txn.commit().await?;
-    Ok((model, changes))
+    Ok((model, notice))
 }
 
 /// Refuses a parent that is the objective itself or one of its descendants.
@@ -255,42 +218,42 @@ pub async fn update(
     principal: &Principal,
     id: &str,
     patch: ObjectivePatch,
-) -> Result<(objective::Model, Vec<ProgressChange>), AppError> {
+) -> Result<(objective::Model, Notice), AppError> {
     let org_id = principal.org.id.clone();
-    let scoring = Scoring::of(&principal.org);
+    let scoring = principal.scoring();
     let txn = db.begin().await?;
     let current = require(&txn, &org_id, id, "objective").await?;
     let mut active: objective::ActiveModel = current.clone().into();
-    if let Some(title) = &patch.title {
-        active.title = Set(Title::parse(title)?.into_inner());
+    if let Some(title) = patch.title {
+        active.title = Set(title.into_inner());
     }
-    if patch.description.is_some() {
-        active.description = Set(description(patch.description.clone())?);
+    if let Some(description) = patch.description {
+        active.description = Set(description.into_inner());
     }
-    let start = patch.period_start.unwrap_or(current.period_start);
-    let end = patch.period_end.unwrap_or(current.period_end);
-    validate::period(start, end)?;
-    active.period_start = Set(start);
-    active.period_end = Set(end);
+    let period = inputs::period(
+        patch.period_start.unwrap_or(current.period_start),
+        patch.period_end.unwrap_or(current.period_end),
+    )?;
+    active.period_start = Set(period.start);
+    active.period_end = Set(period.end);
     if let Some(weight) = patch.weight {
-        active.weight = Set(validate::weight(weight)?);
+        active.weight = Set(weight.get());
     }
-    let mode = patch
-        .progress_mode
-        .unwrap_or_else(|| ProgressMode::parse(&current.progress_mode));
-    let (start_value, target_value) = if mode == ProgressMode::RollUp {
-        // Leaving MANUAL/DATA_SOURCE drops the own range; naming one is refused.
-        own_range(mode, patch.start_value, patch.target_value)?;
-        (None, None)
+    let mode = patch.progress_mode.unwrap_or(current.progress_mode);
+    let start = patch.start_value.map(|v| v.get());
+    let target = patch.target_value.map(|v| v.get());
+    let range = if mode == ProgressMode::RollUp {
+        inputs::own_range(mode, start, target)?
     } else {
-        let s = patch.start_value.or(current.start_value);
-        let t = patch.target_value.or(current.target_value);
-        own_range(mode, s, t)?;
-        (s, t)
+        inputs::own_range(
+            mode,
+            start.or(current.start_value),
+            target.or(current.target_value),
+        )?
     };
-    active.progress_mode = Set(mode.as_str().to_owned());
-    active.start_value = Set(start_value);
-    active.target_value = Set(target_value);
+    active.progress_mode = Set(mode);
+    active.start_value = Set(range.map(|r| r.start()));
+    active.target_value = Set(range.map(|r| r.target()));
     if let Some(owner) = &patch.owner_id {
         active.owner_id = Set(require_owner(&txn, principal, Some(owner)).await?);
     }
@@ -305,32 +268,19 @@ pub async fn update(
     active.updated_at = Set(at);
     let updated = active.update(&txn).await?;
 
-    let mut changes = Vec::new();
-    // The objective's own progress, when its mode or range changed.
+    let mut notice = Notice::default();
     let own = match mode {
         ProgressMode::RollUp => None,
         _ => updated
             .current_value
-            .and_then(|v| objective_own_progress(&updated, v)),
+            .and_then(|v| own_progress(&updated, v)),
     };
-    if mode != ProgressMode::RollUp
-        && crate::domain::progress::progress_changed(own, updated.progress)
-    {
+    if mode != ProgressMode::RollUp && progress_changed(own, updated.progress) {
         let mut a: objective::ActiveModel = updated.clone().into();
         a.progress = Set(own);
         a.update(&txn).await?;
     }
-    // Roll-up of the objective itself (mode may have switched to ROLL_UP),
-    // then of the old and the new parent chains.
-    roll_up_ancestors(
-        &txn,
-        &org_id,
-        scoring,
-        Some(id.to_owned()),
-        at,
-        &mut changes,
-    )
-    .await?;
+    roll_up_ancestors(&txn, &org_id, scoring, Some(id.to_owned()), at, &mut notice).await?;
     if mode != ProgressMode::RollUp {
         roll_up_ancestors(
             &txn,
@@ -338,25 +288,25 @@ pub async fn update(
             scoring,
             updated.parent_id.clone(),
             at,
-            &mut changes,
+            &mut notice,
         )
         .await?;
     }
     if old_parent != updated.parent_id {
-        roll_up_ancestors(&txn, &org_id, scoring, old_parent, at, &mut changes).await?;
+        roll_up_ancestors(&txn, &org_id, scoring, old_parent, at, &mut notice).await?;
         roll_up_ancestors(
             &txn,
             &org_id,
             scoring,
             updated.parent_id.clone(),
             at,
-            &mut changes,
+            &mut notice,
         )
         .await?;
     }
     let fresh = require(&txn, &org_id, id, "objective").await?;
     txn.commit().await?;
-    Ok((fresh, changes))
+    Ok((fresh, notice))
 }
 
 /// Deletes an objective with its key results, data source and history; its
@@ -365,7 +315,7 @@ pub async fn delete(
     db: &DatabaseConnection,
     principal: &Principal,
     id: &str,
-) -> Result<Vec<ProgressChange>, AppError> {
+) -> Result<Notice, AppError> {
     let org_id = principal.org.id.clone();
     let txn = db.begin().await?;
     let current = require(&txn, &org_id, id, "objective").await?;
@@ -381,16 +331,16 @@ pub async fn delete(
     objective::Entity::delete_by_id(id.to_owned())
         .exec(&txn)
         .await?;
-    let mut changes = Vec::new();
+    let mut notice = Notice::default();
     roll_up_ancestors(
         &txn,
         &org_id,
-        Scoring::of(&principal.org),
+        principal.scoring(),
         current.parent_id,
         now(),
-        &mut changes,
+        &mut notice,
     )
     .await?;
     txn.commit().await?;
-    Ok(changes)
+    Ok(notice)
 }

@@ -1,65 +1,104 @@
 //! Organizations and users: provisioning from token claims, org settings.
 
 use chrono_tz::Tz;
-use entity::{organization, user};
+use entity::{enums::Role, organization, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
     sea_query::OnConflict,
 };
 
 use crate::{
-    auth::{Claims, Principal, Role},
-    domain::{progress::Thresholds, validate},
+    domain::{
+        inputs::OrgSettingsPatch,
+        progress::{Scoring, Thresholds},
+        validate,
+    },
     error::AppError,
 };
 
 use super::{new_id, now};
 
-/// The organization-wide inputs of every status: time zone and thresholds.
-#[derive(Debug, Clone, Copy)]
-pub struct Scoring {
-    pub tz: Tz,
-    pub thresholds: Thresholds,
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub org: organization::Model,
+    pub user: user::Model,
+    pub role: Role,
 }
 
-impl Scoring {
-    /// The scoring rules of an organization.
-    pub fn of(org: &organization::Model) -> Scoring {
-        Scoring {
-            tz: org.time_zone.parse().unwrap_or(Tz::UTC),
-            thresholds: Thresholds {
-                behind: org.behind_threshold,
-                at_risk: org.at_risk_threshold,
-            },
+impl Principal {
+    /// Refuses anyone but an admin of the organization.
+    pub fn require_admin(&self, action: &str) -> Result<(), AppError> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "Only an admin of this organization may {action}."
+            )))
         }
     }
+
+    /// The caller's organization's scoring rules.
+    pub fn scoring(&self) -> Scoring {
+        scoring(&self.org)
+    }
+}
+
+/// The scoring rules of an organization.
+pub fn scoring(org: &organization::Model) -> Scoring {
+    Scoring {
+        tz: org.time_zone.parse().unwrap_or(Tz::UTC),
+        thresholds: Thresholds {
+            behind: org.behind_threshold,
+            at_risk: org.at_risk_threshold,
+        },
+    }
+}
+
+/// Who a verified token says its bearer is.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity<'a> {
+    /// Organization slug.
+    pub org: &'a str,
+    /// The user's id at the identity provider.
+    pub subject: &'a str,
+    pub email: &'a str,
+    /// Display name; the email when blank.
+    pub name: &'a str,
+    pub role: Role,
 }
 
 /// Finds or creates the organization and user a token names, refreshing the
 /// user's email, name and role from the token.
 pub async fn provision(
     db: &impl ConnectionTrait,
-    claims: &Claims,
-    role: Role,
+    identity: Identity<'_>,
 ) -> Result<Principal, AppError> {
-    let org = find_or_create_org(db, &claims.org).await?;
-    let name = if claims.name.trim().is_empty() {
-        claims.email.clone()
+    let Identity {
+        org,
+        subject,
+        email,
+        name,
+        role,
+    } = identity;
+    let org = find_or_create_org(db, org).await?;
+    let name = if name.trim().is_empty() {
+        email.to_owned()
     } else {
-        claims.name.clone()
+        name.to_owned()
     };
     let existing = user::Entity::find()
         .filter(user::Column::OrgId.eq(&org.id))
-        .filter(user::Column::Subject.eq(&claims.sub))
+        .filter(user::Column::Subject.eq(subject))
         .one(db)
         .await?;
     let user = match existing {
-        Some(u) if u.email == claims.email && u.name == name && u.role == role.as_str() => u,
+        Some(u) if u.email == email && u.name == name && u.role == role => u,
         Some(u) => {
             let mut active: user::ActiveModel = u.into();
-            active.email = Set(claims.email.clone());
+            active.email = Set(email.to_owned());
             active.name = Set(name);
-            active.role = Set(role.as_str().to_owned());
+            active.role = Set(role);
             active.updated_at = Set(now());
             active.update(db).await?
         }
@@ -68,10 +107,10 @@ pub async fn provision(
             let row = user::ActiveModel {
                 id: Set(new_id()),
                 org_id: Set(org.id.clone()),
-                subject: Set(claims.sub.clone()),
-                email: Set(claims.email.clone()),
+                subject: Set(subject.to_owned()),
+                email: Set(email.to_owned()),
                 name: Set(name),
-                role: Set(role.as_str().to_owned()),
+                role: Set(role),
                 created_at: Set(at),
                 updated_at: Set(at),
             };
@@ -86,7 +125,7 @@ pub async fn provision(
                 .await?;
             user::Entity::find()
                 .filter(user::Column::OrgId.eq(&org.id))
-                .filter(user::Column::Subject.eq(&claims.sub))
+                .filter(user::Column::Subject.eq(subject))
                 .one(db)
                 .await?
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("user vanished after insert")))?
@@ -134,21 +173,11 @@ async fn find_or_create_org(
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("organization vanished after insert")))
 }
 
-/// Changes to an organization's settings; `None` leaves a setting as it is.
-#[derive(Debug, Default)]
-pub struct SettingsPatch {
-    pub name: Option<String>,
-    pub time_zone: Option<String>,
-    pub behind_threshold: Option<f64>,
-    pub at_risk_threshold: Option<f64>,
-    pub members_can_create_connections: Option<bool>,
-}
-
 /// Applies a settings change (admins only).
 pub async fn update_settings(
     db: &impl ConnectionTrait,
     principal: &Principal,
-    patch: SettingsPatch,
+    patch: OrgSettingsPatch,
 ) -> Result<organization::Model, AppError> {
     principal.require_admin("change organization settings")?;
     let org = &principal.org;
@@ -157,18 +186,10 @@ pub async fn update_settings(
     validate::thresholds(behind, at_risk)?;
     let mut active: organization::ActiveModel = org.clone().into();
     if let Some(name) = patch.name {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::bad_input(
-                "name",
-                "The organization name must be 1 to 200 characters.",
-            ));
-        }
-        active.name = Set(name.to_owned());
+        active.name = Set(name);
     }
     if let Some(tz) = patch.time_zone {
-        let parsed = validate::time_zone(&tz)?;
-        active.time_zone = Set(parsed.name().to_owned());
+        active.time_zone = Set(tz.name().to_owned());
     }
     if let Some(members) = patch.members_can_create_connections {
         active.members_can_create_connections = Set(members);
@@ -188,6 +209,16 @@ pub async fn user_in_org(
     Ok(user::Entity::find_by_id(user_id.to_owned())
         .filter(user::Column::OrgId.eq(org_id))
         .one(db)
+        .await?)
+}
+
+/// Every user of the organization, by name.
+pub async fn users(db: &impl ConnectionTrait, org_id: &str) -> Result<Vec<user::Model>, AppError> {
+    Ok(user::Entity::find()
+        .filter(user::Column::OrgId.eq(org_id))
+        .order_by_asc(user::Column::Name)
+        .order_by_asc(user::Column::Id)
+        .all(db)
         .await?)
 }
 

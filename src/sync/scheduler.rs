@@ -3,8 +3,10 @@
 //! once per BigQuery connection.
 //!
 //! The loop only knows [`Work`]: something that claims due jobs and runs
-//! one. Production work is [`DataSourceWork`] (claims in the database, runs
-//! through the [`Syncer`]); tests drive the same loop on a paused tokio clock.
+//! one. Production work is [`crate::service::DataSourceWork`] (claims in the
+//! database, runs through the service); tests drive the same loop on a
+//! paused tokio clock. Running jobs are tracked by the server's
+//! [`Shutdown`], which bounds how long they may finish after a stop.
 
 use std::{
     collections::HashMap,
@@ -13,17 +15,9 @@ use std::{
     time::Duration,
 };
 
-use chrono::Utc;
-use entity::data_source;
-use tokio::{sync::Semaphore, task::JoinSet};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::Semaphore;
 
-use crate::{
-    error::AppError,
-    store::data_sources::{self, Trigger},
-};
-
-use super::Syncer;
+use crate::{error::AppError, shutdown::Shutdown};
 
 /// How the scheduler paces itself.
 #[derive(Debug, Clone)]
@@ -34,8 +28,6 @@ pub struct SchedulerSettings {
     pub concurrency: usize,
     /// Most BigQuery jobs at once per connection from this replica.
     pub per_connection: usize,
-    /// How long shutdown waits for running syncs.
-    pub drain_timeout: Duration,
 }
 
 /// What the scheduler claims and runs.
@@ -52,74 +44,25 @@ pub trait Work: Send + Sync + 'static {
     fn release(&self, job: Self::Job) -> impl Future<Output = ()> + Send;
 }
 
-/// Data sources claimed in the database and run through the syncer.
-pub struct DataSourceWork(pub Syncer);
-
-impl Work for DataSourceWork {
-    type Job = data_source::Model;
-
-    async fn claim(&self, limit: usize) -> Result<Vec<Self::Job>, AppError> {
-        let settings = self.0.settings();
-        let now = Utc::now();
-        let lease = chrono::Duration::from_std(settings.lease).unwrap_or_default();
-        data_sources::claim_due(
-            self.0.db(),
-            &settings.replica,
-            now,
-            now + lease,
-            limit as u64,
-        )
-        .await
-    }
-
-    fn connection_of(job: &Self::Job) -> String {
-        job.connection_id.clone()
-    }
-
-    async fn run(&self, ds: Self::Job) {
-        let id = ds.id.clone();
-        let outcome = match self.0.org_of(&ds).await {
-            Ok(org) => self.0.run_once(org, ds, Trigger::Sync).await.map(|_| ()),
-            Err(err) => Err(err),
-        };
-        if let Err(err) = outcome {
-            tracing::error!(data_source_id = %id, error = ?err, "scheduled sync failed");
-        }
-    }
-
-    async fn release(&self, ds: Self::Job) {
-        let replica = &self.0.settings().replica;
-        if let Err(err) = data_sources::release(self.0.db(), &ds.id, replica).await {
-            tracing::warn!(data_source_id = %ds.id, error = ?err, "could not release a lease");
-        }
-    }
-}
-
 /// Claims due work and runs it.
-pub struct Scheduler<W: Work = DataSourceWork> {
+pub struct Scheduler<W: Work> {
     work: Arc<W>,
     settings: SchedulerSettings,
     global: Arc<Semaphore>,
     per_connection: Mutex<HashMap<String, Arc<Semaphore>>>,
-    running: tokio::sync::Mutex<JoinSet<()>>,
-}
-
-impl Scheduler<DataSourceWork> {
-    /// A scheduler of data sources for this syncer.
-    pub fn new(syncer: Syncer, settings: SchedulerSettings) -> Arc<Self> {
-        Scheduler::with_work(DataSourceWork(syncer), settings)
-    }
+    /// Tracks running jobs and says when to stop claiming.
+    shutdown: Shutdown,
 }
 
 impl<W: Work> Scheduler<W> {
-    /// A scheduler of any work.
-    pub fn with_work(work: W, settings: SchedulerSettings) -> Arc<Self> {
+    /// A scheduler of `work` whose jobs `shutdown` tracks.
+    pub fn new(work: W, settings: SchedulerSettings, shutdown: Shutdown) -> Arc<Self> {
         Arc::new(Scheduler {
             global: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             work: Arc::new(work),
             settings,
             per_connection: Mutex::new(HashMap::new()),
-            running: tokio::sync::Mutex::new(JoinSet::new()),
+            shutdown,
         })
     }
 
@@ -141,9 +84,6 @@ impl<W: Work> Scheduler<W> {
             return Ok(0);
         }
         let claimed = self.work.claim(free).await?;
-        let mut running = self.running.lock().await;
-        // Forget finished tasks.
-        while running.try_join_next().is_some() {}
         let mut started = 0;
         for job in claimed {
             let Ok(slot) = self.global.clone().try_acquire_owned() else {
@@ -153,7 +93,7 @@ impl<W: Work> Scheduler<W> {
             let per_connection = self.connection_limit(&W::connection_of(&job));
             let work = self.work.clone();
             started += 1;
-            running.spawn(async move {
+            self.shutdown.spawn(async move {
                 let _slot = slot;
                 let Ok(_connection_slot) = per_connection.acquire_owned().await else {
                     return;
@@ -164,9 +104,10 @@ impl<W: Work> Scheduler<W> {
         Ok(started)
     }
 
-    /// Ticks until `stop`, then lets running jobs finish (bounded by the
-    /// drain timeout; a run cut off leaves a lease that lapses by itself).
-    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+    /// Ticks until shutdown starts. Jobs already running go on; the
+    /// server's drain bounds them (a run cut off leaves a lease that lapses
+    /// by itself).
+    pub async fn run(self: Arc<Self>) {
         let mut ticker = tokio::time::interval(self.settings.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -176,21 +117,8 @@ impl<W: Work> Scheduler<W> {
                         tracing::error!(error = ?err, "scheduler tick failed");
                     }
                 }
-                () = stop.cancelled() => break,
+                () = self.shutdown.started() => break,
             }
-        }
-        let mut running = self.running.lock().await;
-        let pending = running.len();
-        if pending > 0 {
-            tracing::info!(pending, "waiting for running syncs to finish");
-        }
-        let drained = tokio::time::timeout(self.settings.drain_timeout, async {
-            while running.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!("running syncs did not finish in time; their leases will lapse");
-            running.abort_all();
         }
     }
 }
@@ -271,7 +199,6 @@ mod tests {
             tick: Duration::from_secs(1),
             concurrency,
             per_connection,
-            drain_timeout: Duration::from_secs(30),
         }
     }
 
@@ -284,11 +211,11 @@ mod tests {
             (Duration::from_millis(2500), "a", S(1)),
             (S(10), "b", S(1)),
         ]));
-        let scheduler = Scheduler::with_work(fake.clone(), settings(4, 2));
-        let stop = CancellationToken::new();
-        let loop_task = tokio::spawn(scheduler.run(stop.clone()));
+        let shutdown = Shutdown::new();
+        let scheduler = Scheduler::new(fake.clone(), settings(4, 2), shutdown.clone());
+        let loop_task = tokio::spawn(scheduler.run());
         tokio::time::sleep(S(15)).await;
-        stop.cancel();
+        shutdown.trigger();
         loop_task.await.unwrap();
         let starts: Vec<Duration> = fake
             .log
@@ -306,11 +233,11 @@ mod tests {
             .map(|i| (S(0), if i % 3 == 0 { "a" } else { "b" }, S(5)))
             .collect();
         let fake = Arc::new(FakeWork::new(jobs));
-        let scheduler = Scheduler::with_work(fake.clone(), settings(3, 2));
-        let stop = CancellationToken::new();
-        let loop_task = tokio::spawn(scheduler.run(stop.clone()));
+        let shutdown = Shutdown::new();
+        let scheduler = Scheduler::new(fake.clone(), settings(3, 2), shutdown.clone());
+        let loop_task = tokio::spawn(scheduler.run());
         tokio::time::sleep(S(60)).await;
-        stop.cancel();
+        shutdown.trigger();
         loop_task.await.unwrap();
         let (peak, per) = fake.peak.lock().unwrap().clone();
         assert_eq!(fake.log.lock().unwrap().len(), 12, "everything ran");
@@ -321,19 +248,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn stopping_lets_running_work_finish_within_the_drain_timeout() {
         let fake = Arc::new(FakeWork::new(vec![(S(0), "a", S(8)), (S(0), "b", S(60))]));
-        let scheduler = Scheduler::with_work(
-            fake.clone(),
-            SchedulerSettings {
-                drain_timeout: S(10),
-                ..settings(4, 2)
-            },
-        );
-        let stop = CancellationToken::new();
-        let loop_task = tokio::spawn(scheduler.run(stop.clone()));
+        let shutdown = Shutdown::new();
+        let scheduler = Scheduler::new(fake.clone(), settings(4, 2), shutdown.clone());
+        let loop_task = tokio::spawn(scheduler.run());
         tokio::time::sleep(S(2)).await;
         let stopped_at = Instant::now();
-        stop.cancel();
+        shutdown.trigger();
         loop_task.await.unwrap();
+        assert!(!shutdown.drain(S(10)).await);
         assert_eq!(
             stopped_at.elapsed(),
             S(10),

@@ -93,7 +93,7 @@ async fn the_token_subcommand_mints_a_token_the_server_accepts() {
             "admin",
         ])
         .env("AUTH_JWT_SECRET", crate::helpers::SECRET)
-        .env("DATA_DIR", app.config.data_dir.as_os_str())
+        .env("DATA_DIR", app.config.server.data_dir.as_os_str())
         .output()
         .expect("run okr-pulse token");
     assert!(output.status.success(), "{output:?}");

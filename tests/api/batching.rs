@@ -1,7 +1,10 @@
 //! A tree query costs a fixed number of SQL statements, whatever its size.
 
 use chrono::Utc;
-use entity::{key_result, objective, progress_point};
+use entity::{
+    enums::{KeyResultKind, ProgressMode, ProgressSource, Status},
+    key_result, objective, progress_point,
+};
 use sea_orm::{EntityTrait, Set};
 use serde_json::{Value, json};
 
@@ -35,7 +38,7 @@ async fn seed_tree(app: &TestApp, caller: &Caller, n: usize) {
             description: Set(String::new()),
             period_start: Set(start),
             period_end: Set(end),
-            progress_mode: Set("ROLL_UP".into()),
+            progress_mode: Set(ProgressMode::RollUp),
             weight: Set(1.0),
             start_value: Set(None),
             target_value: Set(None),
@@ -52,7 +55,7 @@ async fn seed_tree(app: &TestApp, caller: &Caller, n: usize) {
                 org_id: Set(org_id.clone()),
                 objective_id: Set(id.clone()),
                 title: Set(format!("KR {k}")),
-                kind: Set("METRIC".into()),
+                kind: Set(KeyResultKind::Metric),
                 kpi_condition: Set(None),
                 start_value: Set(Some(0.0)),
                 target_value: Set(100.0),
@@ -100,8 +103,8 @@ fn point(
         value: Set(Some(50.0)),
         progress: Set(Some(50.0)),
         expected_progress: Set(50.0),
-        status: Set("ON_TRACK".into()),
-        source: Set("CHECK_IN".into()),
+        status: Set(Status::OnTrack),
+        source: Set(ProgressSource::CheckIn),
         note: Set(None),
         ..Default::default()
     }

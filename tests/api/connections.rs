@@ -301,8 +301,8 @@ async fn big_query_setup_shows_the_service_account_of_the_credentials_file() {
     )
     .unwrap();
     let app = spawn_app_with(|config| {
-        config.bigquery_emulator_host = None;
-        config.google_application_credentials = Some(key.clone());
+        config.bigquery.emulator_host = None;
+        config.bigquery.google_application_credentials = Some(key.clone());
     })
     .await;
     let data = app

@@ -628,3 +628,47 @@ async fn bigquery_figures_for_link_and_refresh() {
         links[10], links[19], refreshes[10], refreshes[19]
     );
 }
+
+const PREVIEW: &str = "mutation($input: LinkDataSourceInput!) { previewDataSource(input: $input) { value bytesProcessed jobId connection { name } } }";
+
+#[tokio::test]
+async fn a_preview_runs_the_query_and_saves_nothing() {
+    let (app, emulator) = spawn_app_with_emulator().await;
+    let admin = Caller::admin(&unique_org("o"));
+    let (_, kr) = fixture(&app, &emulator, &admin).await;
+    insert_leads(&emulator, 7, today()).await;
+    create_connection(&app, &admin, "C").await;
+    let data = app
+        .data(
+            &admin,
+            PREVIEW,
+            json!({ "input": { "keyResultId": kr, "sql": "SELECT SUM(n) FROM sales.leads" } }),
+        )
+        .await;
+    assert_eq!(data["previewDataSource"]["value"], 7.0);
+    assert_eq!(data["previewDataSource"]["connection"]["name"], "C");
+    assert!(
+        data["previewDataSource"]["bytesProcessed"].is_number()
+            || data["previewDataSource"]["bytesProcessed"].is_null()
+    );
+    assert_eq!(app.count_rows("data_sources").await, 0);
+    assert_eq!(app.count_rows("sync_runs").await, 0);
+    assert_eq!(app.count_rows("progress_points").await, 0);
+    // The same refusals as linking.
+    let err = app
+        .error(
+            &admin,
+            PREVIEW,
+            json!({ "input": { "keyResultId": kr, "sql": "DELETE FROM sales.leads WHERE TRUE" } }),
+        )
+        .await;
+    assert_eq!(err.code, "QUERY_NOT_SELECT", "{err:?}");
+    let err = app
+        .error(
+            &admin,
+            PREVIEW,
+            json!({ "input": { "keyResultId": kr, "sql": "SELECT 1 AS a, 2 AS b" } }),
+        )
+        .await;
+    assert_eq!(err.code, "QUERY_SHAPE", "{err:?}");
+}

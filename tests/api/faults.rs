@@ -102,7 +102,7 @@ async fn app_against(endpoint: String) -> TestApp {
 
 async fn app_with_timeout(endpoint: String, job_timeout: Duration) -> TestApp {
     app_configured(endpoint, move |config| {
-        config.bigquery_job_timeout = job_timeout.into()
+        config.bigquery.job_timeout = job_timeout
     })
     .await
 }
@@ -113,10 +113,10 @@ async fn app_configured(
     adjust: impl FnOnce(&mut okr_pulse::config::Config) + Send + 'static,
 ) -> TestApp {
     spawn_app_with(move |config| {
-        config.bigquery_emulator_host = Some(endpoint);
-        config.bigquery_retry_initial_delay = INITIAL_DELAY.into();
-        config.bigquery_retry_max_attempts = 5;
-        config.bigquery_retry_budget = Duration::from_secs(8).into();
+        config.bigquery.emulator_host = Some(endpoint);
+        config.bigquery.retry_initial_delay = INITIAL_DELAY;
+        config.bigquery.retry_max_attempts = 5;
+        config.bigquery.retry_budget = Duration::from_secs(8);
         adjust(config);
     })
     .await
@@ -144,7 +144,7 @@ pub async fn linked(app: &TestApp, caller: &Caller) -> (String, String) {
         key_result_id: Set(Some(kr.clone())),
         sql: Set("SELECT COUNT(*) AS n FROM sales.leads".to_owned()),
         sync_interval_seconds: Set(3600),
-        state: Set("OK".to_owned()),
+        state: Set(entity::enums::DataSourceState::Ok),
         last_value: Set(Some(10.0)),
         last_synced_at: Set(Some(now)),
         next_sync_at: Set(now + chrono::Duration::hours(1)),
@@ -396,7 +396,7 @@ async fn repeated_refreshes_are_rate_limited() {
     let script = Script::new(vec![answer("5")]);
     let server = mock(&script).await;
     let app = app_configured(server.uri(), |c| {
-        c.refresh_min_interval = Duration::from_secs(60).into();
+        c.sync.refresh_min_interval = Duration::from_secs(60);
     })
     .await;
     let admin = Caller::admin(&unique_org("o"));

@@ -16,3 +16,4 @@ mod objectives;
 mod organization;
 mod replicas;
 mod subscriptions;
+mod web;

@@ -257,3 +257,59 @@ async fn deleting_an_objective_removes_its_key_results_and_history_and_lifts_its
         .len() as i64;
     assert_eq!(points_left, top_points);
 }
+
+#[tokio::test]
+async fn objectives_can_be_filtered_to_those_whose_period_overlaps_a_range() {
+    let app = spawn_app().await;
+    let admin = Caller::admin(&unique_org("o"));
+    for (title, start, end) in [
+        ("Q1", "2026-01-01", "2026-03-31"),
+        ("Q2", "2026-04-01", "2026-06-30"),
+        ("H1", "2026-01-01", "2026-06-30"),
+    ] {
+        app.objective(
+            &admin,
+            json!({ "title": title, "periodStart": start, "periodEnd": end }),
+        )
+        .await;
+    }
+    let titles = |data: serde_json::Value| -> Vec<String> {
+        data["objectives"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["title"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let query = "query($from: NaiveDate, $to: NaiveDate) { objectives(periodFrom: $from, periodTo: $to) { title } }";
+    let on_day = app
+        .data(
+            &admin,
+            query,
+            json!({ "from": "2026-02-15", "to": "2026-02-15" }),
+        )
+        .await;
+    assert_eq!(titles(on_day), vec!["Q1", "H1"]);
+    let quarter = app
+        .data(
+            &admin,
+            query,
+            json!({ "from": "2026-04-01", "to": "2026-06-30" }),
+        )
+        .await;
+    assert_eq!(titles(quarter), vec!["Q2", "H1"]);
+    let last_day = app
+        .data(
+            &admin,
+            query,
+            json!({ "from": "2026-03-31", "to": "2026-03-31" }),
+        )
+        .await;
+    assert_eq!(
+        titles(last_day),
+        vec!["Q1", "H1"],
+        "both ends are inclusive"
+    );
+    let all = app.data(&admin, query, json!({})).await;
+    assert_eq!(titles(all).len(), 3);
+}

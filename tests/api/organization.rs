@@ -104,3 +104,25 @@ async fn the_organizations_thresholds_decide_the_status() {
         .await;
     assert_eq!(data["keyResult"]["status"], "ON_TRACK");
 }
+
+#[tokio::test]
+async fn users_lists_everyone_of_the_organization_by_name_and_nobody_else() {
+    let app = spawn_app().await;
+    let org = unique_org("o");
+    let admin = Caller::admin(&org);
+    let bea = Caller::member(&org, "bea");
+    let outsider = Caller::member(&unique_org("other"), "zed");
+    for caller in [&admin, &bea, &outsider] {
+        app.data(caller, "{ me { id } }", json!({})).await;
+    }
+    let data = app
+        .data(&bea, "{ users { name email role } }", json!({}))
+        .await;
+    let names: Vec<&str> = data["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec![format!("admin-{org}").as_str(), "bea"]);
+}

@@ -3,83 +3,26 @@
 //! killed mid-sync leaves nothing unsynced once its lease lapses.
 //! These run in the PostgreSQL suite only.
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use chrono::Utc;
 use entity::{data_source, sync_run};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::{
     connections::create_connection,
     helpers::{
-        Caller, Emulator, SECRET, TestApp, WsClient, objective_input, on_postgres, spawn_app_with,
-        unique_org,
+        Caller, Emulator, ServerProcess, TestApp, WsClient, objective_input, on_postgres,
+        spawn_app_with, unique_org,
     },
 };
 
-/// A server process of its own.
-struct Replica {
-    address: String,
-    child: tokio::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Replica {
-    /// Starts `okr-pulse` on the same database as `app`, with extra settings.
-    async fn start(app: &TestApp, env: &[(&str, String)]) -> Replica {
-        let dir = tempfile::tempdir().unwrap();
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_okr-pulse"));
-        command
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", app.config.database_url.clone().unwrap())
-            .env("AUTH_JWT_SECRET", SECRET)
-            .env("LISTEN_ADDR", "127.0.0.1:0")
-            .env("DATA_DIR", dir.path())
-            .env("BIGQUERY_EMULATOR_HOST", "127.0.0.1:9")
-            .env("GCE_METADATA_HOST", "127.0.0.1:9")
-            .env("SCHEDULER_ENABLED", "false")
-            .env("REFRESH_MIN_INTERVAL", "0s")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("start a replica");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let _ = tx.send(line);
-            }
-        });
-        let address = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = rx.recv().await {
-                if let Some(rest) = line.split("GraphiQL: ").nth(1) {
-                    return rest.trim().trim_end_matches("/graphql").to_owned();
-                }
-            }
-            panic!("the replica exited before listening");
-        })
-        .await
-        .expect("the replica listens within 60 s");
-        Replica {
-            address,
-            child,
-            _dir: dir,
-        }
-    }
-
-    /// Kills the process at once, as a crash would.
-    async fn kill(&mut self) {
-        let _ = self.child.start_kill();
-        let _ = self.child.wait().await;
-    }
+/// Starts `okr-pulse` in a process of its own on the same database as `app`.
+async fn replica(app: &TestApp, env: &[(&str, String)]) -> ServerProcess {
+    let mut all = vec![("DATABASE_URL", app.config.database.url.clone().unwrap())];
+    all.extend(env.iter().cloned());
+    ServerProcess::start(&all).await
 }
 
 /// A server in this process on a fresh PostgreSQL database, or `None` on SQLite.
@@ -96,7 +39,7 @@ async fn an_event_made_on_one_replica_reaches_a_subscriber_on_another() {
     let Some(app) = primary(|_| {}).await else {
         return;
     };
-    let other = Replica::start(&app, &[]).await;
+    let other = replica(&app, &[]).await;
     let admin = Caller::admin(&unique_org("o"));
     let objective = app.objective(&admin, objective_input("O")).await;
     let kr = app
@@ -108,7 +51,29 @@ async fn an_event_made_on_one_replica_reaches_a_subscriber_on_another() {
     remote.subscribe("s", query, json!({ "k": kr })).await;
     let mut local = WsClient::connected(&app.address, &app.token(&admin), false).await;
     local.subscribe("s", query, json!({ "k": kr })).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_for_subscribers(1).await;
+    // The remote subscription is live once an event reaches it: check in
+    // until one does. The local subscriber sees every one of them, in order.
+    let mut probes = 0.0;
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            probes += 1.0;
+            app.check_in(&admin, &kr, probes).await;
+            if !remote
+                .next_event("s", Duration::from_millis(500))
+                .await
+                .is_null()
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the remote subscription goes live");
+    for value in 1..=probes as u32 {
+        let event = local.next_event("s", Duration::from_secs(10)).await;
+        assert_eq!(event["progressChanged"]["value"], f64::from(value));
+    }
 
     app.check_in(&admin, &kr, 30.0).await;
     for ws in [&mut remote, &mut local] {
@@ -149,15 +114,15 @@ async fn two_replicas_sync_each_due_data_source_once_per_interval() {
     let emulator = Emulator::start().await;
     let url = emulator.url.clone();
     let Some(app) = primary(move |c| {
-        c.bigquery_emulator_host = Some(url);
-        c.scheduler_enabled = true;
-        c.sync_tick = Duration::from_millis(200).into();
+        c.bigquery.emulator_host = Some(url);
+        c.sync.scheduler_enabled = true;
+        c.sync.tick = Duration::from_millis(200);
     })
     .await
     else {
         return;
     };
-    let other = Replica::start(
+    let other = replica(
         &app,
         &[
             ("BIGQUERY_EMULATOR_HOST", emulator.url.clone()),
@@ -248,7 +213,7 @@ async fn a_replica_killed_mid_sync_leaves_work_another_picks_up_after_the_lease(
         ("SYNC_LEASE", "4s".into()),
         ("BIGQUERY_JOB_TIMEOUT", "20s".into()),
     ];
-    let mut doomed = Replica::start(&app, &env).await;
+    let mut doomed = replica(&app, &env).await;
     // Wait until it has claimed the data source, then kill it mid-sync.
     let claimed = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
@@ -271,7 +236,7 @@ async fn a_replica_killed_mid_sync_leaves_work_another_picks_up_after_the_lease(
         "killed before it recorded anything"
     );
 
-    let _survivor = Replica::start(&app, &env).await;
+    let _survivor = replica(&app, &env).await;
     let run = tokio::time::timeout(Duration::from_secs(40), async {
         loop {
             if let Some(run) = runs_of(&app, &ds).await.into_iter().next() {
@@ -306,7 +271,7 @@ async fn cross_replica_event_figures() {
     let Some(app) = primary(|_| {}).await else {
         return;
     };
-    let other = Replica::start(&app, &[]).await;
+    let other = replica(&app, &[]).await;
     let admin = Caller::admin(&unique_org("bench"));
     let objective = app.objective(&admin, objective_input("O")).await;
     let kr = app
@@ -356,21 +321,28 @@ async fn the_event_listener_listens_again_after_its_connection_is_cut() {
         json!({ "k": kr }),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_for_subscribers(1).await;
     // Cut the listener's connection, as a database restart would.
-    let database = app.config.database_url.clone().unwrap();
+    let database = app.config.database.url.clone().unwrap();
     let name = database.rsplit('/').next().unwrap().to_owned();
-    let cut = app
-        .db
-        .execute_unprepared(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND query ILIKE 'LISTEN%'"
-        ))
-        .await
-        .unwrap();
-    assert!(
-        cut.rows_affected() >= 1,
-        "the listener's connection was found and cut"
-    );
+    // The listener connects in the background: cut it as soon as it listens.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let cut = app
+                .db
+                .execute_unprepared(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND query ILIKE 'LISTEN%'"
+                ))
+                .await
+                .unwrap();
+            if cut.rows_affected() >= 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the listener's connection was found and cut");
     // Changes keep flowing once it is back.
     let received = tokio::time::timeout(Duration::from_secs(20), async {
         let mut value = 0.0;

@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use crate::{
     connections::create_connection,
     helpers::{
-        Caller, TestApp, WsClient, WsEnd, objective_input, spawn_app, spawn_app_with, unique_org,
+        Caller, ServerProcess, TestApp, WsClient, WsEnd, objective_input, spawn_app,
+        spawn_app_with, unique_org,
     },
 };
 
@@ -39,8 +40,7 @@ async fn a_check_in_reaches_subscribers_for_the_key_result_and_every_ancestor() 
     let (root, team, kr) = tree(&app, &admin).await;
     let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
     ws.subscribe("root", PROGRESS, json!({ "o": root })).await;
-    // Give the subscription a moment to be registered before the change.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.wait_for_subscribers(1).await;
     app.check_in(&admin, &kr, 60.0).await;
 
     let first = ws.next_event("root", WAIT).await;
@@ -86,7 +86,7 @@ async fn subscribers_see_only_their_own_organization_and_their_filter() {
     spy.subscribe("all", PROGRESS, json!({})).await;
     let mut focused = WsClient::connected(&app.address, &app.token(&alice), false).await;
     focused.subscribe("kr", PROGRESS, json!({ "k": kr })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.wait_for_subscribers(2).await;
 
     app.check_in(&alice, &other_kr, 5.0).await;
     app.check_in(&alice, &kr, 50.0).await;
@@ -147,7 +147,7 @@ async fn a_duplicate_subscription_id_closes_with_4409_and_a_malformed_message_wi
 
 #[tokio::test]
 async fn subscriptions_beyond_the_per_connection_limit_are_refused_with_an_error() {
-    let app = spawn_app_with(|c| c.ws_max_subscriptions = 2).await;
+    let app = spawn_app_with(|c| c.ws.max_subscriptions = 2).await;
     let admin = Caller::admin(&unique_org("o"));
     let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
     ws.subscribe("a", PROGRESS, json!({})).await;
@@ -160,9 +160,12 @@ async fn subscriptions_beyond_the_per_connection_limit_are_refused_with_an_error
     );
     // The connection stays usable: completing one frees a slot.
     ws.send(json!({ "id": "a", "type": "complete" })).await;
+    while app.events.subscriber_count() > 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     ws.subscribe("d", PROGRESS, json!({})).await;
     let (_, _, kr) = tree(&app, &admin).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.wait_for_subscribers(2).await;
     app.check_in(&admin, &kr, 3.0).await;
     assert!(!ws.next_event("d", WAIT).await.is_null());
 }
@@ -171,7 +174,7 @@ async fn subscriptions_beyond_the_per_connection_limit_are_refused_with_an_error
 async fn the_server_pings_idle_connections() {
     use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    let app = spawn_app_with(|c| c.ws_keep_alive = Duration::from_millis(300).into()).await;
+    let app = spawn_app_with(|c| c.ws.keep_alive = Duration::from_millis(300)).await;
     let admin = Caller::admin(&unique_org("o"));
     let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
     let ping = tokio::time::timeout(WAIT, async {
@@ -196,7 +199,7 @@ async fn the_legacy_graphql_ws_protocol_works_too() {
     let (_, _, kr) = tree(&app, &admin).await;
     let mut ws = WsClient::connected(&app.address, &app.token(&admin), true).await;
     ws.subscribe("1", PROGRESS, json!({ "k": kr })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.wait_for_subscribers(1).await;
     app.check_in(&admin, &kr, 42.0).await;
     let event = ws.next_event("1", WAIT).await;
     assert_eq!(event["progressChanged"]["value"], 42.0);
@@ -234,7 +237,7 @@ mod with_bigquery {
         let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
         ws.subscribe("p", PROGRESS, json!({ "k": kr })).await;
         ws.subscribe("s", SYNCED, json!({})).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.wait_for_subscribers(2).await;
         let ds = app
             .data(&admin, LINK, json!({ "input": { "keyResultId": kr, "sql": "SELECT SUM(n) AS n FROM sales.leads" } }))
             .await["linkDataSource"]["id"]
@@ -290,9 +293,9 @@ mod with_bigquery {
         let emulator = crate::helpers::Emulator::start().await;
         let url = emulator.url.clone();
         let app = spawn_app_with(move |c| {
-            c.bigquery_emulator_host = Some(url);
-            c.scheduler_enabled = true;
-            c.sync_tick = Duration::from_millis(200).into();
+            c.bigquery.emulator_host = Some(url);
+            c.sync.scheduler_enabled = true;
+            c.sync.tick = Duration::from_millis(200);
         })
         .await;
         let admin = Caller::admin(&unique_org("o"));
@@ -304,7 +307,7 @@ mod with_bigquery {
         create_connection(&app, &admin, "C").await;
         let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
         ws.subscribe("p", PROGRESS, json!({ "k": kr })).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.wait_for_subscribers(1).await;
         app.data(
             &admin,
             LINK,
@@ -322,31 +325,8 @@ mod with_bigquery {
 
 #[tokio::test]
 async fn sigterm_closes_websockets_with_a_close_frame_and_exits_zero() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okr-pulse"))
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("DATA_DIR", dir.path())
-        .env("AUTH_JWT_SECRET", crate::helpers::SECRET)
-        .env("BIGQUERY_EMULATOR_HOST", "127.0.0.1:9")
-        .env("GCE_METADATA_HOST", "127.0.0.1:9")
-        .env_remove("DATABASE_URL")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start okr-pulse");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(rest) = line.split("GraphiQL: ").nth(1) {
-                return rest.trim().trim_end_matches("/graphql").to_owned();
-            }
-        }
-        panic!("okr-pulse exited before listening");
-    })
-    .await
-    .unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let mut server = ServerProcess::start(&[]).await;
+    let address = server.address.clone();
     let keys = okr_pulse::auth::TokenKeys::from_secret(crate::helpers::SECRET);
     let token = keys
         .mint(&okr_pulse::auth::Claims {
@@ -360,17 +340,12 @@ async fn sigterm_closes_websockets_with_a_close_frame_and_exits_zero() {
         .unwrap();
     let mut ws = WsClient::connected(&address, &token, false).await;
     ws.subscribe("s", PROGRESS, json!({})).await;
-    let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    server.terminate();
     assert_eq!(
         ws.end(WAIT).await,
         WsEnd::Closed(1001, "server shutting down".into())
     );
-    let exit = tokio::time::timeout(WAIT, child.wait())
+    let exit = tokio::time::timeout(WAIT, server.child.wait())
         .await
         .expect("exits")
         .unwrap();

@@ -1,177 +1,24 @@
-//! Output types and enums. They wrap database rows but expose only API
+//! The OKR tree's output types. They wrap database rows but expose only API
 //! fields, computing expected progress and status for the request's instant.
 
-use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{key_result, objective, organization, progress_point, user};
-
-use crate::{
-    domain::progress::{self, Period},
-    store::{
-        self,
-        progress::{HistoryOf, key_result_status, objective_status, period_of},
-    },
+use entity::{
+    enums::{KeyResultKind, KpiCondition, ProgressMode, ProgressSource, Status},
+    key_result, objective, progress_point,
 };
 
-use super::{RequestContext, loaders::NodeKey};
+use crate::{
+    domain::{
+        Node,
+        progress::{Period, evaluate_objective},
+    },
+    error::AppError,
+    store::{history, key_results::measure_of, objectives::period_of},
+};
 
-/// Where an OKR stands against where it should be by now.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum Status {
-    NotStarted,
-    OnTrack,
-    Behind,
-    AtRisk,
-}
-
-impl From<progress::Status> for Status {
-    fn from(s: progress::Status) -> Self {
-        match s {
-            progress::Status::NotStarted => Status::NotStarted,
-            progress::Status::OnTrack => Status::OnTrack,
-            progress::Status::Behind => Status::Behind,
-            progress::Status::AtRisk => Status::AtRisk,
-        }
-    }
-}
-
-/// How an objective gets its progress.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
-pub enum ProgressMode {
-    /// Weighted average of its METRIC key results and child objectives.
-    #[default]
-    RollUp,
-    /// Its own value, from a linked BigQuery query.
-    DataSource,
-    /// Its own value, from check-ins.
-    Manual,
-}
-
-impl From<ProgressMode> for store::progress::ProgressMode {
-    fn from(m: ProgressMode) -> Self {
-        match m {
-            ProgressMode::RollUp => Self::RollUp,
-            ProgressMode::DataSource => Self::DataSource,
-            ProgressMode::Manual => Self::Manual,
-        }
-    }
-}
-
-impl From<store::progress::ProgressMode> for ProgressMode {
-    fn from(m: store::progress::ProgressMode) -> Self {
-        use store::progress::ProgressMode as M;
-        match m {
-            M::RollUp => ProgressMode::RollUp,
-            M::DataSource => ProgressMode::DataSource,
-            M::Manual => ProgressMode::Manual,
-        }
-    }
-}
-
-/// What a key result measures.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum KeyResultKind {
-    /// A number to move from startValue to targetValue.
-    Metric,
-    /// A number to keep at least or at most targetValue; never rolls up.
-    Kpi,
-}
-
-impl From<KeyResultKind> for progress::KeyResultKind {
-    fn from(k: KeyResultKind) -> Self {
-        match k {
-            KeyResultKind::Metric => Self::Metric,
-            KeyResultKind::Kpi => Self::Kpi,
-        }
-    }
-}
-
-/// Which side of its target a KPI must stay on.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum KpiCondition {
-    AtLeast,
-    AtMost,
-}
-
-impl From<KpiCondition> for progress::KpiCondition {
-    fn from(k: KpiCondition) -> Self {
-        match k {
-            KpiCondition::AtLeast => Self::AtLeast,
-            KpiCondition::AtMost => Self::AtMost,
-        }
-    }
-}
-
-/// Where a history point's value came from.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum ProgressSource {
-    Sync,
-    Refresh,
-    CheckIn,
-    RollUp,
-}
-
-/// A user's role in their organization.
-#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
-pub enum Role {
-    Admin,
-    Member,
-}
-
-/// A person in the organization.
-#[derive(SimpleObject)]
-pub struct User {
-    pub id: ID,
-    pub email: String,
-    pub name: String,
-    pub role: Role,
-}
-
-impl From<user::Model> for User {
-    fn from(u: user::Model) -> Self {
-        User {
-            id: u.id.into(),
-            email: u.email,
-            name: u.name,
-            role: if u.role == "ADMIN" {
-                Role::Admin
-            } else {
-                Role::Member
-            },
-        }
-    }
-}
-
-/// The caller's organization and its settings.
-#[derive(SimpleObject)]
-pub struct Organization {
-    pub id: ID,
-    /// The `org` claim of its tokens.
-    pub slug: String,
-    pub name: String,
-    /// IANA time zone in which periods start and end.
-    pub time_zone: String,
-    /// Shortfall in percentage points up to which an OKR is on track.
-    pub behind_threshold: f64,
-    /// Shortfall in percentage points above which an OKR is at risk.
-    pub at_risk_threshold: f64,
-    /// Whether members may create BigQuery connections of their own.
-    pub members_can_create_connections: bool,
-}
-
-impl From<organization::Model> for Organization {
-    fn from(o: organization::Model) -> Self {
-        Organization {
-            id: o.id.into(),
-            slug: o.slug,
-            name: o.name,
-            time_zone: o.time_zone,
-            behind_threshold: o.behind_threshold,
-            at_risk_threshold: o.at_risk_threshold,
-            members_can_create_connections: o.members_can_create_connections,
-        }
-    }
-}
+use super::{DataSource, User};
+use crate::graphql::RequestContext;
 
 /// One moment of an objective's or key result's history.
 pub struct ProgressPoint {
@@ -203,15 +50,10 @@ impl ProgressPoint {
         self.model.expected_progress
     }
     async fn status(&self) -> Status {
-        progress::Status::parse(&self.model.status).into()
+        self.model.status
     }
     async fn source(&self) -> ProgressSource {
-        match self.model.source.as_str() {
-            "SYNC" => ProgressSource::Sync,
-            "REFRESH" => ProgressSource::Refresh,
-            "ROLL_UP" => ProgressSource::RollUp,
-            _ => ProgressSource::CheckIn,
-        }
+        self.model.source
     }
     async fn note(&self) -> Option<&str> {
         self.model.note.as_deref()
@@ -247,7 +89,7 @@ impl Objective {
         self.0.period_end
     }
     async fn progress_mode(&self) -> ProgressMode {
-        store::progress::ProgressMode::parse(&self.0.progress_mode).into()
+        self.0.progress_mode
     }
     /// Weight of this objective in its parent's roll-up.
     async fn weight(&self) -> f64 {
@@ -271,14 +113,10 @@ impl Objective {
     }
     /// Share of the period elapsed, in percent.
     async fn expected_progress(&self, ctx: &Context<'_>) -> Result<f64> {
-        Ok(objective_status(&self.0, self.0.progress, ctx.scoring()?, ctx.now()).0)
+        Ok(self.evaluate(ctx)?.0)
     }
     async fn status(&self, ctx: &Context<'_>) -> Result<Status> {
-        Ok(
-            objective_status(&self.0, self.0.progress, ctx.scoring()?, ctx.now())
-                .1
-                .into(),
-        )
+        Ok(self.evaluate(ctx)?.1)
     }
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let user = ctx
@@ -286,7 +124,7 @@ impl Objective {
             .users
             .load_one(self.0.owner_id.clone())
             .await
-            .map_err(crate::error::AppError::from)?;
+            .map_err(AppError::from)?;
         Ok(user.map(User::from))
     }
     /// The objective this one aligns to.
@@ -299,7 +137,7 @@ impl Objective {
             .objectives
             .load_one(parent_id.clone())
             .await
-            .map_err(crate::error::AppError::from)?;
+            .map_err(AppError::from)?;
         Ok(parent.map(Objective))
     }
     /// Objectives that align to this one, oldest first.
@@ -309,7 +147,7 @@ impl Objective {
             .children
             .load_one(self.0.id.clone())
             .await
-            .map_err(crate::error::AppError::from)?;
+            .map_err(AppError::from)?;
         Ok(children
             .unwrap_or_default()
             .into_iter()
@@ -323,7 +161,7 @@ impl Objective {
             .key_results
             .load_one(self.0.id.clone())
             .await
-            .map_err(crate::error::AppError::from)?;
+            .map_err(AppError::from)?;
         let period = period_of(&self.0);
         Ok(krs
             .unwrap_or_default()
@@ -336,14 +174,14 @@ impl Objective {
         let point = ctx
             .loaders()?
             .latest_points
-            .load_one(NodeKey::Objective(self.0.id.clone()))
+            .load_one(Node::Objective(self.0.id.clone()))
             .await
-            .map_err(crate::error::AppError::from)?;
+            .map_err(AppError::from)?;
         Ok(point.flatten().map(ProgressPoint::from))
     }
     /// The BigQuery query that feeds this objective (DATA_SOURCE mode).
-    async fn data_source(&self, ctx: &Context<'_>) -> Result<Option<super::bigquery::DataSource>> {
-        super::bigquery::DataSource::of(ctx, NodeKey::Objective(self.0.id.clone())).await
+    async fn data_source(&self, ctx: &Context<'_>) -> Result<Option<DataSource>> {
+        DataSource::of(ctx, Node::Objective(self.0.id.clone())).await
     }
     /// History points oldest first, optionally between `from` and `to` (inclusive).
     async fn history(
@@ -353,9 +191,8 @@ impl Objective {
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<ProgressPoint>> {
         let org_id = &ctx.principal()?.org.id;
-        let points =
-            store::progress::history(ctx.db(), org_id, HistoryOf::Objective(&self.0.id), from, to)
-                .await?;
+        let node = Node::Objective(self.0.id.clone());
+        let points = history::history(ctx.db(), org_id, &node, from, to).await?;
         Ok(points.into_iter().map(ProgressPoint::from).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -384,24 +221,17 @@ impl KeyResult {
             .objectives
             .load_one(self.model.objective_id.clone())
             .await
-            .map_err(crate::error::AppError::from)?;
+            .map_err(AppError::from)?;
         Ok(o.map(Objective))
     }
     async fn title(&self) -> &str {
         &self.model.title
     }
     async fn kind(&self) -> KeyResultKind {
-        match store::progress::kind_of(&self.model) {
-            progress::KeyResultKind::Metric => KeyResultKind::Metric,
-            progress::KeyResultKind::Kpi => KeyResultKind::Kpi,
-        }
+        self.model.kind
     }
     async fn kpi_condition(&self) -> Option<KpiCondition> {
-        match self.model.kpi_condition.as_deref() {
-            Some("AT_LEAST") => Some(KpiCondition::AtLeast),
-            Some("AT_MOST") => Some(KpiCondition::AtMost),
-            _ => None,
-        }
+        self.model.kpi_condition
     }
     async fn start_value(&self) -> Option<f64> {
         self.model.start_value
@@ -428,21 +258,21 @@ impl KeyResult {
         Ok(self.evaluate(ctx)?.0)
     }
     async fn status(&self, ctx: &Context<'_>) -> Result<Status> {
-        Ok(self.evaluate(ctx)?.1.into())
+        Ok(self.evaluate(ctx)?.1)
     }
     /// The newest history point.
     async fn latest_point(&self, ctx: &Context<'_>) -> Result<Option<ProgressPoint>> {
         let point = ctx
             .loaders()?
             .latest_points
-            .load_one(NodeKey::KeyResult(self.model.id.clone()))
+            .load_one(Node::KeyResult(self.model.id.clone()))
             .await
-            .map_err(crate::error::AppError::from)?;
+            .map_err(AppError::from)?;
         Ok(point.flatten().map(ProgressPoint::from))
     }
     /// The BigQuery query that feeds this key result.
-    async fn data_source(&self, ctx: &Context<'_>) -> Result<Option<super::bigquery::DataSource>> {
-        super::bigquery::DataSource::of(ctx, NodeKey::KeyResult(self.model.id.clone())).await
+    async fn data_source(&self, ctx: &Context<'_>) -> Result<Option<DataSource>> {
+        DataSource::of(ctx, Node::KeyResult(self.model.id.clone())).await
     }
     /// History points oldest first, optionally between `from` and `to` (inclusive).
     async fn history(
@@ -452,14 +282,8 @@ impl KeyResult {
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<ProgressPoint>> {
         let org_id = &ctx.principal()?.org.id;
-        let points = store::progress::history(
-            ctx.db(),
-            org_id,
-            HistoryOf::KeyResult(&self.model.id),
-            from,
-            to,
-        )
-        .await?;
+        let node = Node::KeyResult(self.model.id.clone());
+        let points = history::history(ctx.db(), org_id, &node, from, to).await?;
         Ok(points.into_iter().map(ProgressPoint::from).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -470,10 +294,52 @@ impl KeyResult {
     }
 }
 
+impl Objective {
+    /// Expected progress and status at the request's instant.
+    fn evaluate(&self, ctx: &Context<'_>) -> Result<(f64, Status), AppError> {
+        Ok(evaluate_objective(
+            self.0.progress,
+            period_of(&self.0),
+            ctx.scoring()?,
+            ctx.now(),
+        ))
+    }
+}
+
 impl KeyResult {
-    fn evaluate(&self, ctx: &Context<'_>) -> Result<(f64, progress::Status)> {
-        Ok(key_result_status(
-            &self.model,
+    /// A key result of the caller's organization, with its objective's
+    /// period; none when either does not exist there.
+    pub async fn load(ctx: &Context<'_>, id: &str) -> Result<Option<KeyResult>, AppError> {
+        let org_id = &ctx.principal()?.org.id;
+        let Some(model) = crate::store::key_results::get(ctx.db(), org_id, id).await? else {
+            return Ok(None);
+        };
+        let Some(objective) =
+            crate::store::objectives::get(ctx.db(), org_id, &model.objective_id).await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(KeyResult {
+            model,
+            period: period_of(&objective),
+        }))
+    }
+
+    /// Wraps a key result that was just written, with its objective's period.
+    pub async fn written(
+        ctx: &Context<'_>,
+        model: key_result::Model,
+    ) -> Result<KeyResult, AppError> {
+        let id = model.id.clone();
+        KeyResult::load(ctx, &id)
+            .await?
+            .ok_or_else(|| AppError::not_found("key result", id))
+    }
+
+    /// Expected progress and status at the request's instant.
+    fn evaluate(&self, ctx: &Context<'_>) -> Result<(f64, Status), AppError> {
+        Ok(measure_of(&self.model)?.evaluate(
+            self.model.current_value,
             self.model.progress,
             self.period,
             ctx.scoring()?,
