@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: the whole suite on SQLite, then the database-backed
-# integration tests again on PostgreSQL at 127.0.0.1:5432. Installs what the
-# tests need first (the BigQuery emulator's cached venv, pinned versions).
+# Runs every test: the whole suite on SQLite, the dashboard's browser tests
+# in Debian's Chromium, then the database-backed integration tests again on
+# PostgreSQL at 127.0.0.1:5432. Installs what the tests need first (the
+# BigQuery emulator's cached venv, pinned versions; the web packages from
+# web/package-lock.json; Debian's chromium package).
 #
 # Under CI (CI=true) the PostgreSQL run is mandatory. Elsewhere it is skipped,
 # loudly, when no server answers on that port.
@@ -30,6 +32,24 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 section "SQLite: the whole suite"
 run_tests --workspace
+
+section "Dashboard: web/dist matches web/src"
+fresh_dist="$(mktemp -d)"
+(cd web && npm ci --no-audit --no-fund --loglevel=error && npm run --silent typecheck \
+  && npm run --silent build -- --outDir "$fresh_dist" --emptyOutDir >/dev/null)
+if ! diff -r "$fresh_dist" web/dist >/dev/null; then
+  diff -rq "$fresh_dist" web/dist >&2 || true
+  echo "ERROR: web/dist differs from a fresh build of web/src; run (cd web && npm ci && npm run build) and commit web/dist" >&2
+  exit 1
+fi
+rm -rf "$fresh_dist"
+
+section "Dashboard and GraphiQL in Chromium"
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  echo "installing Debian's chromium for the browser tests"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+(cd web && OKR_PULSE_BIN="$PWD/../target/debug/okr-pulse" npm test)
 
 postgres_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
 

@@ -37,6 +37,9 @@ pub struct Claims {
     pub role: String,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
+    /// Not valid before, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 /// Verifies bearer tokens and provisions their callers: the one way a
@@ -62,6 +65,15 @@ impl Authenticator {
     /// `UNAUTHENTICATED`; a failure to provision the caller (the database
     /// is down) is `INTERNAL`, so a client retries instead of logging out.
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, AppError> {
+        Ok(self.authenticate_with_expiry(header).await?.0)
+    }
+
+    /// The caller, and when their token expires (seconds since the epoch):
+    /// a WebSocket closes then.
+    pub async fn authenticate_with_expiry(
+        &self,
+        header: Option<&str>,
+    ) -> Result<(Principal, u64), AppError> {
         let (claims, role) = self.keys.verify_header(header)?;
         let identity = Identity {
             org: &claims.org,
@@ -70,7 +82,8 @@ impl Authenticator {
             name: &claims.name,
             role,
         };
-        orgs::provision(&self.db, identity).await
+        let principal = orgs::provision(&self.db, identity).await?;
+        Ok((principal, claims.exp))
     }
 }
 
@@ -114,6 +127,7 @@ impl TokenKeys {
             }
             .to_owned(),
             exp,
+            nbf: None,
         };
         validate_claims(&claims).map_err(|e| anyhow::anyhow!(e.message()))?;
         self.mint(&claims)
@@ -138,11 +152,16 @@ impl TokenKeys {
             .trim();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // Clocks of well-run hosts agree within seconds; a minute of leeway
+        // (the library's default) would keep expired tokens alive.
+        validation.leeway = JWT_LEEWAY_SECONDS;
+        validation.validate_nbf = true;
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|err| {
                 use jsonwebtoken::errors::ErrorKind;
                 let why = match err.kind() {
                     ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
                     ErrorKind::InvalidSignature => "the token's signature does not match",
                     ErrorKind::Json(_) | ErrorKind::MissingRequiredClaim(_) => {
                         "the token lacks required claims (sub, email, org, role, exp)"
@@ -186,6 +205,9 @@ fn validate_claims(claims: &Claims) -> Result<Role, AppError> {
     }
     Ok(role)
 }
+
+/// Seconds of clock difference tolerated on `exp` and `nbf`.
+const JWT_LEEWAY_SECONDS: u64 = 5;
 
 /// Fewest bytes an HS256 secret may have.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -298,6 +320,7 @@ mod tests {
             org: org.into(),
             role: role.into(),
             exp: jsonwebtoken::get_current_timestamp() + 60,
+            nbf: None,
         }
     }
 

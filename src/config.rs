@@ -15,6 +15,8 @@ pub struct Config {
     #[command(flatten)]
     pub server: ServerConfig,
     #[command(flatten)]
+    pub http: HttpConfig,
+    #[command(flatten)]
     pub database: DatabaseConfig,
     #[command(flatten)]
     pub auth: AuthConfig,
@@ -67,6 +69,52 @@ pub struct ServerConfig {
         global = true
     )]
     pub default_org: String,
+}
+
+/// Limits at the HTTP and GraphQL edge: what one request may cost.
+#[derive(Debug, Clone, Args)]
+pub struct HttpConfig {
+    /// Largest request body, counted on the wire (413 beyond).
+    #[arg(long = "http-max-body-bytes", env = "HTTP_MAX_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..), global = true)]
+    pub max_body_bytes: u64,
+
+    /// How long one request may take, body included (408 after).
+    #[arg(long = "http-request-timeout", env = "HTTP_REQUEST_TIMEOUT", default_value = "30s", value_parser = positive_duration, global = true)]
+    pub request_timeout: Duration,
+
+    /// How long a client may take to send a request's headers (the connection is closed after).
+    #[arg(long = "http-header-timeout", env = "HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = positive_duration, global = true)]
+    pub header_timeout: Duration,
+
+    /// Origins allowed to call the API from a browser (comma-separated, e.g. `https://okr.example.com`); none by default.
+    #[arg(
+        long = "cors-allowed-origins",
+        env = "CORS_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_allowed_origins: Vec<String>,
+
+    /// Longest query text, in bytes; longer ones are refused before parsing.
+    #[arg(long = "graphql-max-query-bytes", env = "GRAPHQL_MAX_QUERY_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1024..), global = true)]
+    pub max_query_bytes: u32,
+
+    /// Deepest selection a query may have.
+    #[arg(long = "graphql-max-depth", env = "GRAPHQL_MAX_DEPTH", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_depth: u32,
+
+    /// Most fields a query may select, counted after expanding fragments.
+    #[arg(long = "graphql-max-fields", env = "GRAPHQL_MAX_FIELDS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub max_fields: u64,
+
+    /// Most aliases a query may use.
+    #[arg(long = "graphql-max-aliases", env = "GRAPHQL_MAX_ALIASES", default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..), global = true)]
+    pub max_aliases: u64,
+
+    /// Highest complexity a query may have: every field counts 1, and a
+    /// list multiplies what it selects by its size.
+    #[arg(long = "graphql-max-complexity", env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 3_000_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub max_complexity: u64,
 }
 
 /// The database.
@@ -194,6 +242,14 @@ pub struct WsConfig {
     /// How long a WebSocket client has to send `connection_init` (4408 after).
     #[arg(long = "ws-init-timeout", env = "WS_INIT_TIMEOUT", default_value = "5s", value_parser = positive_duration, global = true)]
     pub init_timeout: Duration,
+
+    /// Largest message a WebSocket client may send (closed with 1009 beyond).
+    #[arg(long = "ws-max-message-bytes", env = "WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1024..), global = true)]
+    pub max_message_bytes: u32,
+
+    /// Most WebSockets one client address may hold before sending `connection_init` (429 beyond).
+    #[arg(long = "ws-max-pending-per-address", env = "WS_MAX_PENDING_PER_ADDRESS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_pending_per_address: u32,
 
     /// How often the server pings each WebSocket.
     #[arg(long = "ws-keep-alive", env = "WS_KEEP_ALIVE", default_value = "15s", value_parser = positive_duration, global = true)]

@@ -72,7 +72,10 @@ impl AppError {
             | AppError::RateLimited(m) => m.clone(),
             AppError::Warehouse { message, .. } => message.clone(),
             AppError::NotFound { what, id } => {
-                format!("No {what} with id '{id}' exists in your organization.")
+                format!(
+                    "No {what} with id '{}' exists in your organization.",
+                    shortened(id)
+                )
             }
             AppError::BadUserInput { message, .. } => message.clone(),
             AppError::Internal(_) => "Internal error; it has been logged.".to_owned(),
@@ -98,6 +101,17 @@ impl AppError {
             what,
             id: id.into(),
         }
+    }
+}
+
+/// Longest piece of a client's id echoed back in a message.
+const MAX_ECHOED_ID_CHARS: usize = 64;
+
+/// An id as echoed in a message: cut, so a megabyte id is not sent back.
+fn shortened(id: &str) -> String {
+    match id.char_indices().nth(MAX_ECHOED_ID_CHARS) {
+        Some((at, _)) => format!("{}…", &id[..at]),
+        None => id.to_owned(),
     }
 }
 
@@ -138,12 +152,15 @@ impl From<Invalid> for AppError {
 
 impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
-        if let AppError::Internal(detail) = &err {
-            tracing::error!(error = ?detail, "request failed");
-        }
         let code = err.extension_code();
         let mut gql = async_graphql::Error::new(err.message());
         gql = gql.extend_with(|_, ext| ext.set("code", code));
+        if let AppError::Internal(detail) = &err {
+            // The id in the log line and in the answer tie a report to its cause.
+            let request_id = uuid::Uuid::now_v7().to_string();
+            tracing::error!(%request_id, error = ?detail, "request failed");
+            gql = gql.extend_with(|_, ext| ext.set("requestId", request_id.as_str()));
+        }
         if let AppError::BadUserInput { field, .. } = &err {
             let field = *field;
             gql = gql.extend_with(|_, ext| ext.set("field", field));

@@ -20,9 +20,12 @@
 //! - [`sync`]: running queries and recording their outcomes; the scheduler.
 //! - [`events`]: progress and sync events, across replicas on PostgreSQL.
 //! - [`graphql`]: the schema: roots per feature, output types, loaders.
-//! - [`http`]: the axum router: `/graphql`, `/healthz`, `/readyz`.
+//! - [`http`]: the axum router and the edge limits: `/graphql`, `/healthz`, `/readyz`.
+//! - [`serve`]: accepting connections, with a header read timeout.
 //! - [`web`]: the dashboard and GraphiQL, embedded from `web/dist/`.
 //! - [`ws`]: WebSocket serving and the protocol guard in front of async-graphql.
+
+#![recursion_limit = "256"]
 
 pub mod auth;
 pub mod bigquery;
@@ -32,6 +35,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod serve;
 pub mod service;
 pub mod shutdown;
 pub mod startup;

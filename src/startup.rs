@@ -10,8 +10,8 @@ use crate::{
     bigquery::{BackoffPolicy, IdentitySource, Warehouse, WarehouseConfig},
     config::Config,
     events::EventBus,
-    graphql,
-    http::{self, AppState},
+    graphql::{self, admit::Admission, cost},
+    http::{self, AppState, EdgeLimits},
     service::{DataSourceWork, Service},
     shutdown::Shutdown,
     store::db::{self, StatementCounter},
@@ -19,7 +19,7 @@ use crate::{
         SyncSettings, Syncer,
         scheduler::{Scheduler, SchedulerSettings},
     },
-    ws::{WsContext, WsSettings},
+    ws::{PendingByAddress, WsContext, WsSettings},
 };
 
 /// A built server, bound and migrated, not yet serving.
@@ -33,6 +33,8 @@ pub struct Application {
     listen_url: Option<String>,
     shutdown: Shutdown,
     shutdown_timeout: std::time::Duration,
+    /// How long a client may take to send request headers.
+    header_timeout: std::time::Duration,
     /// Whether the server signs with a secret it generated itself.
     first_run: bool,
 }
@@ -110,6 +112,24 @@ impl Application {
             .data(db.clone())
             .data(service)
             .finish();
+        let types = cost::TypeInfo::from_sdl(&graphql::sdl())
+            .map_err(|err| anyhow::anyhow!("reading the schema's own SDL: {err}"))?;
+        let edge = &config.http;
+        let admission = Arc::new(Admission {
+            types,
+            limits: cost::Limits {
+                max_bytes: edge.max_query_bytes as usize,
+                max_depth: edge.max_depth as usize,
+                max_fields: edge.max_fields,
+                max_aliases: edge.max_aliases,
+                max_complexity: edge.max_complexity,
+            },
+        });
+        let limits = EdgeLimits {
+            max_body_bytes: usize::try_from(edge.max_body_bytes).unwrap_or(usize::MAX),
+            request_timeout: edge.request_timeout,
+            cors_allowed_origins: edge.cors_allowed_origins.clone(),
+        };
         let auth = Authenticator::new(TokenKeys::from_secret(&secret.value), db.clone());
         let state = AppState {
             ws: WsContext {
@@ -120,7 +140,11 @@ impl Application {
                     max_subscriptions: config.ws.max_subscriptions as usize,
                     init_timeout: config.ws.init_timeout,
                     keep_alive: config.ws.keep_alive,
+                    max_message_bytes: config.ws.max_message_bytes as usize,
+                    max_pending_per_address: config.ws.max_pending_per_address as usize,
                 },
+                admission: admission.clone(),
+                pending: PendingByAddress::default(),
                 connections: Arc::new(tokio::sync::Semaphore::new(
                     config.ws.max_connections as usize,
                 )),
@@ -129,6 +153,8 @@ impl Application {
             schema,
             db,
             auth,
+            limits: Arc::new(limits),
+            admission,
         };
         Ok(Application {
             listener,
@@ -139,6 +165,7 @@ impl Application {
             listen_url: (!db::is_sqlite(&url)).then_some(url),
             shutdown,
             shutdown_timeout: config.server.shutdown_timeout,
+            header_timeout: config.http.header_timeout,
             first_run: secret.generated,
         })
     }
@@ -194,15 +221,20 @@ impl Application {
         }
         let app = http::router(self.state);
         let trigger = shutdown.clone();
-        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        tokio::spawn(async move {
             signal.await;
             trigger.trigger();
         });
-        let mut serve = shutdown.spawn(async move { serve.await.context("serving HTTP") });
+        let mut serve = shutdown.spawn(crate::serve::serve(
+            self.listener,
+            app,
+            self.header_timeout,
+            shutdown.clone(),
+        ));
         let mut served = None;
         tokio::select! {
             () = shutdown.started() => {}
-            // The server stopped by itself: an error; stop everything else too.
+            // The server stopped by itself; stop everything else too.
             finished = &mut serve => {
                 served = Some(finished);
                 shutdown.trigger();
@@ -216,8 +248,7 @@ impl Application {
         }
         tracing::info!("stopped");
         match served {
-            Some(finished) => finished.context("the HTTP server task")?,
-            None if serve.is_finished() => serve.await.context("the HTTP server task")?,
+            Some(finished) => finished.context("the HTTP server task"),
             None => Ok(()),
         }
     }

@@ -93,6 +93,8 @@ pub enum WarehouseError {
     NotSelect { statement_type: String },
     /// The query runs but does not return exactly one non-NULL number.
     Shape { message: String },
+    /// Refused before reaching BigQuery: not one SELECT statement.
+    Refused { message: String },
     /// BigQuery (or the way to it) failed.
     Service {
         /// BigQuery's reason (`invalidQuery`, `notFound`, `accessDenied`,
@@ -114,7 +116,7 @@ impl WarehouseError {
     /// The GraphQL / stored error code.
     pub fn code(&self) -> &'static str {
         match self {
-            WarehouseError::NotSelect { .. } => "QUERY_NOT_SELECT",
+            WarehouseError::NotSelect { .. } | WarehouseError::Refused { .. } => "QUERY_NOT_SELECT",
             WarehouseError::Shape { .. } => "QUERY_SHAPE",
             WarehouseError::Service { .. } => "BIGQUERY_ERROR",
         }
@@ -145,7 +147,9 @@ impl WarehouseError {
             WarehouseError::NotSelect { statement_type } => format!(
                 "BigQuery reads this SQL as a {statement_type} statement; okr-pulse only runs a single SELECT that returns one number. Remove other statements and any DML or DDL."
             ),
-            WarehouseError::Shape { message } => message.clone(),
+            WarehouseError::Shape { message } | WarehouseError::Refused { message } => {
+                message.clone()
+            }
             WarehouseError::Service {
                 reason, message, ..
             } => {
@@ -172,7 +176,12 @@ impl WarehouseError {
                     _ if self.is_transient() => " This is temporary; the next sync will try again.",
                     _ => "",
                 };
-                format!("BigQuery: {message}{advice}")
+                let stop = if message.ends_with(['.', '!', '?']) || advice.is_empty() {
+                    ""
+                } else {
+                    "."
+                };
+                format!("BigQuery: {message}{stop}{advice}")
             }
         }
     }

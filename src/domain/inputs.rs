@@ -167,6 +167,7 @@ pub struct OrgSettingsPatch {
 /// An organization's name: trimmed, 1–200 characters.
 pub fn org_name(raw: &str) -> Result<String, Invalid> {
     let name = raw.trim();
+    validate::plain_text("name", name, false)?;
     if name.is_empty() || name.chars().count() > MAX_ORG_NAME_CHARS {
         return Err(Invalid::new(
             "name",

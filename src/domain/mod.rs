@@ -21,6 +21,7 @@ macro_rules! text_newtype {
 pub mod inputs;
 pub mod node;
 pub mod progress;
+pub mod sql_guard;
 pub mod validate;
 pub mod warehouse;
 

@@ -24,6 +24,59 @@ impl Invalid {
     }
 }
 
+/// Largest magnitude a number may have: beyond it, sums and progress lose
+/// their precision in a double.
+pub const MAX_MAGNITUDE: f64 = 1e15;
+
+/// Largest weight in a roll-up.
+pub const MAX_WEIGHT: f64 = 1e6;
+
+/// Earliest and latest day a period may name.
+pub const DATE_RANGE: (NaiveDate, NaiveDate) = (
+    NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date"),
+    NaiveDate::from_ymd_opt(2999, 12, 31).expect("a valid date"),
+);
+
+/// Refuses NUL and other control characters; tab and line breaks are kept
+/// where `multi_line` text (descriptions, notes, SQL) may have them.
+pub fn plain_text(field: &'static str, text: &str, multi_line: bool) -> Result<(), Invalid> {
+    let allowed = |c: char| multi_line && matches!(c, '\t' | '\n' | '\r');
+    if let Some(c) = text.chars().find(|&c| c.is_control() && !allowed(c)) {
+        return Err(Invalid::new(
+            field,
+            format!(
+                "{field} contains the control character U+{:04X}; remove it.",
+                c as u32
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a character shows nothing: white space, and the format and
+/// filler characters (zero-width spaces, joiners, direction marks, the
+/// byte-order mark, Hangul fillers, variation selectors, tags).
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+            | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// Refuses a name that shows nothing, however long.
+fn visible(field: &'static str, text: &str, what: &str) -> Result<(), Invalid> {
+    if text.chars().all(is_invisible) {
+        return Err(Invalid::new(
+            field,
+            format!("{what} must contain at least one visible character."),
+        ));
+    }
+    Ok(())
+}
+
 /// A title: trimmed, not empty, at most [`MAX_TITLE_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Title(String);
@@ -35,6 +88,8 @@ impl Title {
         if trimmed.is_empty() {
             return Err(Invalid::new("title", "The title must not be empty."));
         }
+        plain_text("title", trimmed, false)?;
+        visible("title", trimmed, "The title")?;
         let chars = trimmed.chars().count();
         if chars > MAX_TITLE_CHARS {
             return Err(Invalid::new(
@@ -62,6 +117,7 @@ impl Description {
     /// Parses a description; none is the empty description.
     pub fn parse(raw: Option<String>) -> Result<Description, Invalid> {
         let text = raw.unwrap_or_default();
+        plain_text("description", &text, true)?;
         if text.chars().count() > MAX_DESCRIPTION_CHARS {
             return Err(Invalid::new(
                 "description",
@@ -89,7 +145,10 @@ impl Note {
                 "note",
                 format!("The note must be at most {MAX_NOTE_CHARS} characters."),
             )),
-            Some(n) => Ok(Some(Note(n.to_owned()))),
+            Some(n) => {
+                plain_text("note", n, true)?;
+                Ok(Some(Note(n.to_owned())))
+            }
         }
     }
 }
@@ -106,6 +165,7 @@ impl Unit {
     /// Parses a unit; none is no unit.
     pub fn parse(raw: Option<&str>) -> Result<Unit, Invalid> {
         let unit = raw.unwrap_or_default().trim();
+        plain_text("unit", unit, false)?;
         if unit.chars().count() > MAX_UNIT_CHARS {
             return Err(Invalid::new(
                 "unit",
@@ -175,6 +235,15 @@ impl MetricRange {
 
 /// Checks that a period ends on or after the day it starts.
 pub fn period(start: NaiveDate, end: NaiveDate) -> Result<(), Invalid> {
+    let (first, last) = DATE_RANGE;
+    for (field, day) in [("periodStart", start), ("periodEnd", end)] {
+        if !(first..=last).contains(&day) {
+            return Err(Invalid::new(
+                field,
+                format!("{field} ({day}) must be between {first} and {last}."),
+            ));
+        }
+    }
     if end < start {
         return Err(Invalid::new(
             "periodEnd",
@@ -186,23 +255,23 @@ pub fn period(start: NaiveDate, end: NaiveDate) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// A weight in a roll-up: finite and greater than zero.
+/// A weight in a roll-up: greater than zero, at most [`MAX_WEIGHT`].
 pub fn weight(value: f64) -> Result<f64, Invalid> {
-    if !value.is_finite() || value <= 0.0 {
+    if !value.is_finite() || value <= 0.0 || value > MAX_WEIGHT {
         return Err(Invalid::new(
             "weight",
-            format!("weight must be a number greater than 0 (got {value})."),
+            format!("weight must be greater than 0 and at most {MAX_WEIGHT} (got {value})."),
         ));
     }
     Ok(value)
 }
 
-/// A finite number for `field`.
+/// A finite number for `field`, at most [`MAX_MAGNITUDE`] either way.
 pub fn finite(field: &'static str, value: f64) -> Result<f64, Invalid> {
-    if !value.is_finite() {
+    if !value.is_finite() || value.abs() > MAX_MAGNITUDE {
         return Err(Invalid::new(
             field,
-            format!("{field} must be a finite number."),
+            format!("{field} must be a finite number between -1e15 and 1e15."),
         ));
     }
     Ok(value)
@@ -314,5 +383,57 @@ mod tests {
         assert!(thresholds(30.0, 20.0).is_err());
         assert!(thresholds(-1.0, 20.0).is_err());
         assert!(thresholds(0.0, 101.0).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_except_line_breaks_in_long_text() {
+        assert_eq!(Title::parse("a\u{0}b").unwrap_err().field, "title");
+        assert!(Title::parse("a\nb").is_err());
+        assert!(Description::parse(Some("line one\nline\ttwo".into())).is_ok());
+        assert!(Description::parse(Some("nul\u{0}".into())).is_err());
+        assert!(Note::parse(Some("bell\u{7}")).is_err());
+        assert!(Unit::parse(Some("%\u{1b}[31m")).is_err());
+    }
+
+    #[test]
+    fn a_title_of_invisible_characters_only_is_refused() {
+        for invisible in [
+            "\u{200B}",
+            "\u{200B}\u{FEFF}\u{2060}",
+            "\u{3164}",
+            "\u{E0041}",
+        ] {
+            let err = Title::parse(invisible).unwrap_err();
+            assert!(
+                err.message.contains("visible"),
+                "{invisible:?}: {}",
+                err.message
+            );
+        }
+        assert!(Title::parse("\u{200B}Grow").is_ok());
+    }
+
+    #[test]
+    fn numbers_are_bounded_and_weights_too() {
+        assert!(finite("value", 1e15).is_ok());
+        assert!(finite("value", -1e15).is_ok());
+        assert!(finite("value", 1.0000001e15).is_err());
+        assert!(finite("value", f64::INFINITY).is_err());
+        assert!(weight(1e6).is_ok());
+        assert!(weight(1e6 + 1.0).is_err());
+    }
+
+    #[test]
+    fn periods_stay_between_1900_and_2999() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert!(period(d(1900, 1, 1), d(2999, 12, 31)).is_ok());
+        assert_eq!(
+            period(d(1899, 12, 31), d(2000, 1, 1)).unwrap_err().field,
+            "periodStart"
+        );
+        assert_eq!(
+            period(d(2000, 1, 1), d(3000, 1, 1)).unwrap_err().field,
+            "periodEnd"
+        );
     }
 }

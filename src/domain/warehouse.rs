@@ -73,6 +73,7 @@ impl ConnectionName {
     /// Parses a connection name, trimming surrounding white space.
     pub fn parse(raw: &str) -> Result<ConnectionName, Invalid> {
         let name = raw.trim();
+        super::validate::plain_text("name", name, false)?;
         if name.is_empty() || name.chars().count() > 100 {
             return Err(Invalid::new(
                 "name",
@@ -145,6 +146,7 @@ fn sql(raw: &str) -> Result<String, Invalid> {
             format!("The SQL must be at most {MAX_SQL_CHARS} characters."),
         ));
     }
+    super::validate::plain_text("sql", sql, true)?;
     Ok(sql.trim_end_matches(';').trim_end().to_owned())
 }
 

@@ -15,7 +15,7 @@ use crate::{
 };
 
 use super::{
-    RequestContext,
+    Int64, RequestContext,
     okrs::given,
     types::{BigQuerySetup, Connection, ConnectionTest},
 };
@@ -81,7 +81,7 @@ pub struct CreateConnectionInput {
     /// BigQuery location (`US`, `EU`, `europe-west2` …).
     pub location: Option<String>,
     /// Per-job cap on bytes billed; default: the server's.
-    pub maximum_bytes_billed: Option<i64>,
+    pub maximum_bytes_billed: Option<Int64>,
 }
 
 impl TryFrom<CreateConnectionInput> for NewConnection {
@@ -94,7 +94,7 @@ impl TryFrom<CreateConnectionInput> for NewConnection {
             location: input.location.as_deref().map(Location::parse).transpose()?,
             maximum_bytes_billed: input
                 .maximum_bytes_billed
-                .map(BytesCap::parse)
+                .map(|b| BytesCap::parse(b.0))
                 .transpose()?,
         })
     }
@@ -108,7 +108,7 @@ pub struct UpdateConnectionInput {
     /// `null` lets BigQuery decide.
     pub location: MaybeUndefined<String>,
     /// `null` falls back to the server's default.
-    pub maximum_bytes_billed: MaybeUndefined<i64>,
+    pub maximum_bytes_billed: MaybeUndefined<Int64>,
 }
 
 impl TryFrom<UpdateConnectionInput> for ConnectionPatch {
@@ -130,7 +130,7 @@ impl TryFrom<UpdateConnectionInput> for ConnectionPatch {
                 .map(|l| l.as_deref().map(Location::parse).transpose())
                 .transpose()?,
             maximum_bytes_billed: given(input.maximum_bytes_billed)
-                .map(|c| c.map(BytesCap::parse).transpose())
+                .map(|c| c.map(|b| BytesCap::parse(b.0)).transpose())
                 .transpose()?,
         })
     }

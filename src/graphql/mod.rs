@@ -1,8 +1,10 @@
 //! The GraphQL schema: feature roots merged into one Query and Mutation,
 //! output types that are not database models, and per-request loaders.
 
+pub mod admit;
 mod connections;
 mod context;
+pub mod cost;
 mod data_sources;
 mod events;
 mod loaders;
@@ -12,6 +14,8 @@ mod scalars;
 mod types;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
+
+use crate::error::AppError;
 
 pub use context::{RequestAuth, RequestContext, RequestTime, request_data};
 pub use loaders::Loaders;
@@ -38,6 +42,19 @@ pub struct Mutation(
 /// Every subscription field, by feature.
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(events::EventSubscription);
+
+/// A list size asked for: 1 to `max`, else `BAD_USER_INPUT` naming the argument.
+pub fn list_limit(argument: &'static str, asked: i32, max: u64) -> Result<u64, AppError> {
+    match u64::try_from(asked) {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(AppError::bad_input(
+            argument,
+            format!(
+                "{argument} must be between 1 and {max} (got {asked}); page through longer lists."
+            ),
+        )),
+    }
+}
 
 /// The okr-pulse schema.
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

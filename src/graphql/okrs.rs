@@ -15,9 +15,12 @@ use crate::{
 };
 
 use super::{
-    RequestContext,
+    RequestContext, list_limit,
     types::{KeyResult, Objective, ProgressPoint},
 };
+
+/// Most objectives one `objectives` list returns.
+const MAX_OBJECTIVES: u64 = 5000;
 
 /// Queries over the OKR tree.
 #[derive(Default)]
@@ -25,22 +28,28 @@ pub struct OkrQuery;
 
 #[Object]
 impl OkrQuery {
-    /// Every objective of the organization, oldest first; only the roots with
+    /// The organization's objectives, oldest first; only the roots with
     /// `rootsOnly`. With `periodFrom` and/or `periodTo`, only those whose
     /// period overlaps that range (both days inclusive): `periodFrom` and
-    /// `periodTo` set to today give the objectives running today.
+    /// `periodTo` set to today give the objectives running today. At most
+    /// `limit` (1 to 5000) from `offset` on; page with `offset`.
     async fn objectives(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = false)] roots_only: bool,
         period_from: Option<NaiveDate>,
         period_to: Option<NaiveDate>,
+        #[graphql(default = 5000)] limit: i32,
+        #[graphql(default = 0)] offset: i32,
     ) -> Result<Vec<Objective>> {
         let principal = ctx.principal()?;
         let filter = ObjectiveFilter {
             roots_only,
             period_from,
             period_to,
+            limit: list_limit("limit", limit, MAX_OBJECTIVES)?,
+            offset: u64::try_from(offset)
+                .map_err(|_| AppError::bad_input("offset", "offset must not be negative."))?,
         };
         let rows = objectives::list(ctx.db(), &principal.org.id, filter).await?;
         ctx.loaders()?

@@ -16,7 +16,7 @@ use crate::{
     domain::inputs::{DataSourcePatch, NewLink},
     error::AppError,
     store::{
-        Principal, data_sources, lease,
+        Principal, connections, data_sources, lease,
         runs::{self, Recorded},
     },
     sync::{link::Preview, scheduler::Work},
@@ -53,6 +53,8 @@ impl Service {
 
     /// Removes a data source; the values it recorded stay.
     pub async fn unlink(&self, principal: &Principal, id: &str) -> Result<(), AppError> {
+        let ds = data_sources::require(&self.db, &principal.org.id, id).await?;
+        connections::require_usable_for(&self.db, principal, &ds).await?;
         data_sources::delete(&self.db, &principal.org.id, id).await
     }
 
@@ -67,6 +69,7 @@ impl Service {
         id: &str,
     ) -> Result<data_source::Model, AppError> {
         let ds = data_sources::require(&self.db, &principal.org.id, id).await?;
+        connections::require_usable_for(&self.db, principal, &ds).await?;
         if ds.state == DataSourceState::Paused {
             return Err(AppError::bad_input(
                 "id",

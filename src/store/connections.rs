@@ -108,6 +108,24 @@ pub async fn require_usable(
     Ok(conn)
 }
 
+/// The connection of a data source, if the caller may use it: changing,
+/// pausing, refreshing or unlinking a data source needs the right to use
+/// its connection (admins always have it); reading it does not.
+pub async fn require_usable_for(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    ds: &data_source::Model,
+) -> Result<connection::Model, AppError> {
+    let conn = require(db, &principal.org.id, &ds.connection_id).await?;
+    if !can_use(db, principal, &conn).await? {
+        return Err(AppError::Forbidden(format!(
+            "Connection '{}' is not shared with you; only people who may use it can change, pause, refresh or unlink its data sources.",
+            conn.name
+        )));
+    }
+    Ok(conn)
+}
+
 /// Connections the caller may use or manage, by name.
 pub async fn list_for(
     db: &impl ConnectionTrait,

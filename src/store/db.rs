@@ -23,6 +23,36 @@ impl StatementCounter {
     }
 }
 
+/// How long a request waits for a database connection before failing with
+/// `INTERNAL`, instead of piling up behind an outage.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The file a SQLite URL names, if it names one.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+}
+
+/// Creates a SQLite database file readable by its owner only (SQLite gives
+/// its journal files the same mode), unless it exists.
+fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
 /// Opens the pool for `url` and applies pending migrations.
 ///
 /// SQLite allows one writer at a time, and a transaction that reads before
@@ -34,10 +64,11 @@ pub async fn connect(
     max_connections: u32,
 ) -> anyhow::Result<(DatabaseConnection, StatementCounter)> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .acquire_timeout(Duration::from_secs(30));
+    options.sqlx_logging(false).acquire_timeout(ACQUIRE_TIMEOUT);
     if is_sqlite(url) {
+        if let Some(file) = sqlite_file(url) {
+            create_private_file(&file)?;
+        }
         options
             .max_connections(1)
             .min_connections(1)
@@ -104,6 +135,18 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_sqlite_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        create_private_file(&sqlite_file(&url).unwrap()).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+    }
 
     #[test]
     fn passwords_are_hidden_in_logged_urls() {

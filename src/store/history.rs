@@ -13,13 +13,15 @@ use crate::{
     error::AppError,
 };
 
-/// History points of one node oldest first, optionally within `[from, to]`.
+/// History points of one node oldest first, optionally within `[from, to]`,
+/// at most `limit` of them.
 pub async fn history(
     db: &impl ConnectionTrait,
     org_id: &str,
     of: &Node,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
+    limit: u64,
 ) -> Result<Vec<progress_point::Model>, AppError> {
     use progress_point::Column as C;
     let mut query = progress_point::Entity::find().filter(C::OrgId.eq(org_id));
@@ -36,6 +38,7 @@ pub async fn history(
     Ok(query
         .order_by_asc(C::At)
         .order_by_asc(C::Id)
+        .limit(limit)
         .all(db)
         .await?)
 }

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use entity::{enums::ProgressMode, objective};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::{
@@ -26,7 +26,7 @@ use super::{
 };
 
 /// Which objectives a list holds.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct ObjectiveFilter {
     /// Only those without a parent.
     pub roots_only: bool,
@@ -34,6 +34,10 @@ pub struct ObjectiveFilter {
     pub period_from: Option<NaiveDate>,
     /// Only those whose period starts on or before this day.
     pub period_to: Option<NaiveDate>,
+    /// Most rows.
+    pub limit: u64,
+    /// Rows skipped first.
+    pub offset: u64,
 }
 
 /// The period of an objective.
@@ -106,6 +110,8 @@ pub async fn list(
     Ok(query
         .order_by_asc(C::CreatedAt)
         .order_by_asc(C::Id)
+        .limit(filter.limit)
+        .offset(filter.offset)
         .all(db)
         .await?)
 }

@@ -17,7 +17,7 @@ use crate::{
     },
 };
 
-use super::{Syncer, params_for, run::success, schedule, target_of};
+use super::{Syncer, guard, params_for, run::success, schedule, target_of};
 
 /// What a query returned when previewed, without saving anything.
 #[derive(Debug, Clone)]
@@ -136,6 +136,7 @@ impl Syncer {
         sql: &str,
         target: &Target,
     ) -> Result<RunSuccess, AppError> {
+        guard(sql)?;
         let started = Utc::now();
         let clock = Instant::now();
         let labels = [("app", "okr-pulse"), ("data_source", ds_id)];
@@ -155,6 +156,7 @@ impl Syncer {
         patch: DataSourcePatch,
     ) -> Result<(data_source::Model, Notice), AppError> {
         let mut ds = data_sources::require(&self.db, &principal.org.id, id).await?;
+        let current = connections::require_usable_for(&self.db, principal, &ds).await?;
         let new_conn = match &patch.connection_id {
             Some(conn_id) => Some(connections::require_usable(&self.db, principal, conn_id).await?),
             None => None,
@@ -163,19 +165,7 @@ impl Syncer {
             || new_conn.as_ref().is_some_and(|c| c.id != ds.connection_id);
         let mut notice = Notice::default();
         if query_changed {
-            let conn = match new_conn {
-                Some(c) => c,
-                None => connections::get(&self.db, &principal.org.id, &ds.connection_id)
-                    .await?
-                    .ok_or_else(|| AppError::not_found("connection", &ds.connection_id))?,
-            };
-            // Changing the query of a data source needs the right to use its connection.
-            if !connections::can_use(&self.db, principal, &conn).await? {
-                return Err(AppError::Forbidden(format!(
-                    "Connection '{}' is not shared with you; you may not change queries that run through it.",
-                    conn.name
-                )));
-            }
+            let conn = new_conn.unwrap_or(current);
             let sql = patch.sql.map_or_else(|| ds.sql.clone(), |s| s.into_inner());
             let target = data_sources::resolve_existing(&self.db, &ds).await?;
             let run = self.validate(&conn, &ds.id, &sql, &target).await?;

@@ -22,8 +22,8 @@ use entity::connection;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    bigquery::{QueryParams, Target, Warehouse},
-    domain::{progress::Period, warehouse::SyncInterval},
+    bigquery::{QueryParams, Target, Warehouse, WarehouseError},
+    domain::{progress::Period, sql_guard, warehouse::SyncInterval},
 };
 
 /// How the syncer paces itself.
@@ -80,6 +80,15 @@ fn target_of(conn: &connection::Model) -> Target {
         location: conn.location.clone(),
         maximum_bytes_billed: conn.maximum_bytes_billed,
     }
+}
+
+/// The local SQL guard, checked before any BigQuery call: a dry run of a
+/// script may already execute it on some BigQuery emulators, so what is not
+/// one SELECT never leaves the server.
+fn guard(sql: &str) -> Result<(), WarehouseError> {
+    sql_guard::check(sql).map_err(|refusal| WarehouseError::Refused {
+        message: refusal.message(),
+    })
 }
 
 /// The named parameters for a period, as of now.

@@ -2,7 +2,11 @@
 //! sees it: ids, limits, message types, and the close codes of the
 //! graphql-transport-ws protocol.
 
-use std::collections::HashSet;
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    sync::{Arc, Mutex},
+};
 
 use async_graphql::http::WebSocketProtocols;
 use serde_json::{Value, json};
@@ -16,6 +20,8 @@ pub mod close {
     pub const DUPLICATE_ID: u16 = 4409;
     pub const TOO_MANY_INIT: u16 = 4429;
     pub const GOING_AWAY: u16 = 1001;
+    pub const TOO_BIG: u16 = 1009;
+    pub const SERVER_ERROR: u16 = 1011;
 }
 
 /// What the guard decided about one client message.
@@ -34,6 +40,11 @@ pub struct Guard {
     legacy: bool,
     max_subscriptions: usize,
     active: HashSet<String>,
+    /// Subscriptions that have sent a result: a later error is theirs.
+    answered: HashSet<String>,
+    /// Subscriptions refused with `error`: async-graphql's `complete` for
+    /// them is not passed on (an `error` already ends a subscription).
+    refused: HashSet<String>,
 }
 
 impl Guard {
@@ -42,6 +53,8 @@ impl Guard {
             legacy: protocol == WebSocketProtocols::SubscriptionsTransportWS,
             max_subscriptions,
             active: HashSet::new(),
+            answered: HashSet::new(),
+            refused: HashSet::new(),
         }
     }
 
@@ -106,17 +119,45 @@ impl Guard {
         }
     }
 
-    /// Notes a server message that ends a subscription.
-    pub fn observe(&mut self, text: &str) {
-        if let Ok(message) = serde_json::from_str::<Value>(text)
-            && matches!(
-                message.get("type").and_then(Value::as_str),
-                Some("complete" | "error")
-            )
-            && let Some(id) = message.get("id").and_then(Value::as_str)
-        {
-            self.active.remove(id);
+    /// Rewrites a message from async-graphql before it is sent, or drops
+    /// it: a subscription's first result that carries only errors (the
+    /// document did not validate, was too complex, the caller may not run
+    /// it) is an `error` message, as the protocols define, not a `next`.
+    pub fn outgoing(&mut self, text: String) -> Option<String> {
+        let Ok(message) = serde_json::from_str::<Value>(&text) else {
+            return Some(text);
+        };
+        let kind = message
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(id) = message.get("id").and_then(Value::as_str).map(str::to_owned) else {
+            return Some(text);
+        };
+        let result = if self.legacy { "data" } else { "next" };
+        if kind == "complete" && self.refused.remove(&id) {
+            return None;
         }
+        if kind == result && !self.answered.contains(&id) {
+            let payload = message.get("payload");
+            let no_data = payload
+                .and_then(|p| p.get("data"))
+                .is_none_or(Value::is_null);
+            let errors = payload
+                .and_then(|p| p.get("errors"))
+                .filter(|e| e.as_array().is_some_and(|e| !e.is_empty()));
+            if let (true, Some(errors)) = (no_data, errors) {
+                self.active.remove(&id);
+                self.refused.insert(id.clone());
+                return Some(json!({ "id": id, "type": "error", "payload": errors }).to_string());
+            }
+            self.answered.insert(id.clone());
+        }
+        if matches!(kind, "complete" | "error") {
+            self.active.remove(&id);
+            self.answered.remove(&id);
+        }
+        Some(text)
     }
 
     /// The server's keep-alive frame.
@@ -125,6 +166,60 @@ impl Guard {
             json!({ "type": "ka" }).to_string()
         } else {
             json!({ "type": "ping", "payload": { "message": "keep-alive" } }).to_string()
+        }
+    }
+}
+
+/// Connections per client address that have not authenticated yet, so one
+/// address cannot hold every slot with sockets that never say who they are.
+#[derive(Clone, Default)]
+pub struct PendingByAddress(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+impl PendingByAddress {
+    /// A slot for one more unauthenticated connection from `address`, or
+    /// none when it already has `max` of them.
+    pub fn enter(&self, address: Option<IpAddr>, max: usize) -> Option<PendingSlot> {
+        let Some(address) = address else {
+            return Some(PendingSlot(None));
+        };
+        let mut counts = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = counts.entry(address).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(PendingSlot(Some((self.clone(), address))))
+    }
+
+    /// How many unauthenticated connections `address` has.
+    pub fn count(&self, address: IpAddr) -> usize {
+        let counts = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        counts.get(&address).copied().unwrap_or_default()
+    }
+}
+
+/// An unauthenticated connection's place; given back when dropped.
+pub struct PendingSlot(Option<(PendingByAddress, IpAddr)>);
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        if let Some((pending, address)) = self.0.take() {
+            let mut counts = pending
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(count) = counts.get_mut(&address) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    counts.remove(&address);
+                }
+            }
         }
     }
 }
@@ -173,7 +268,7 @@ mod tests {
         g.inspect(&subscribe("a"));
         g.inspect(&json!({ "id": "a", "type": "complete" }).to_string());
         assert_eq!(g.inspect(&subscribe("a")), Verdict::Forward);
-        g.observe(&json!({ "id": "a", "type": "complete" }).to_string());
+        g.outgoing(json!({ "id": "a", "type": "complete" }).to_string());
         assert_eq!(g.inspect(&subscribe("a")), Verdict::Forward);
     }
 
@@ -212,5 +307,49 @@ mod tests {
             Some("Bearer y")
         );
         assert_eq!(authorization(None), None);
+    }
+
+    #[test]
+    fn a_first_result_with_only_errors_becomes_an_error_and_its_complete_is_dropped() {
+        let mut g = guard();
+        g.inspect(&subscribe("a"));
+        let next = json!({ "id": "a", "type": "next", "payload": { "data": null, "errors": [{ "message": "Unknown field" }] } });
+        let out: Value = serde_json::from_str(&g.outgoing(next.to_string()).unwrap()).unwrap();
+        assert_eq!(out["type"], "error");
+        assert_eq!(out["payload"][0]["message"], "Unknown field");
+        assert_eq!(
+            g.outgoing(json!({ "id": "a", "type": "complete" }).to_string()),
+            None
+        );
+        // The id is free again.
+        assert_eq!(g.inspect(&subscribe("a")), Verdict::Forward);
+    }
+
+    #[test]
+    fn results_after_the_first_pass_through_even_with_errors() {
+        let mut g = guard();
+        g.inspect(&subscribe("a"));
+        let ok =
+            json!({ "id": "a", "type": "next", "payload": { "data": { "x": 1 } } }).to_string();
+        assert_eq!(g.outgoing(ok.clone()), Some(ok));
+        let later = json!({ "id": "a", "type": "next", "payload": { "data": null, "errors": [{ "message": "m" }] } }).to_string();
+        assert_eq!(g.outgoing(later.clone()), Some(later));
+    }
+
+    #[test]
+    fn one_address_may_hold_only_so_many_unauthenticated_connections() {
+        let pending = PendingByAddress::default();
+        let address: IpAddr = "127.0.0.1".parse().unwrap();
+        let a = pending.enter(Some(address), 2).unwrap();
+        let _b = pending.enter(Some(address), 2).unwrap();
+        assert!(pending.enter(Some(address), 2).is_none());
+        assert!(
+            pending
+                .enter(Some("10.0.0.1".parse().unwrap()), 2)
+                .is_some()
+        );
+        drop(a);
+        assert_eq!(pending.count(address), 1);
+        assert!(pending.enter(Some(address), 2).is_some());
     }
 }

@@ -3,14 +3,22 @@
 //! protocol.
 //!
 //! async-graphql runs the subscriptions; this layer in front of it adds what
-//! the reference `graphql-ws` client expects and async-graphql does not do
-//! by itself: authentication from the `connection_init` payload (4403 on a
-//! bad token), 4408 when no `connection_init` arrives in time, 4409 for a
-//! duplicate subscription id, 4400 for a malformed message, server
+//! the reference clients rely on and async-graphql does not do by itself:
+//! authentication from the `connection_init` payload or, failing that, the
+//! upgrade request's `Authorization` header (4403 on a bad token, after a
+//! `connection_error` for legacy clients; 1011 when the server itself
+//! fails), 4408 when no `connection_init` arrives in time, 4409 for a
+//! duplicate subscription id, 4400 for a malformed message, 1009 for a
+//! message above the size limit, 4403 when the token expires, server
 //! keep-alive pings, limits on connections and on subscriptions per
-//! connection, and a proper close frame at shutdown.
+//! connection, close frames answered, and a proper close frame at shutdown.
+//!
+//! Reading from the socket never waits on a queue that only this loop
+//! drains: a message async-graphql cannot take yet is held, and reading
+//! pauses, while the loop keeps driving async-graphql until it can.
 
 mod guard;
+mod operations;
 
 use std::{sync::Arc, time::Duration};
 
@@ -18,17 +26,19 @@ use async_graphql::http::{WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use crate::{
     auth::Authenticator,
-    graphql::{AppSchema, Loaders, RequestAuth, RequestTime},
+    error::AppError,
+    graphql::{AppSchema, RequestAuth, admit::Admission},
     shutdown::Shutdown,
-    store,
 };
 
+pub use guard::PendingByAddress;
 use guard::{Guard, Verdict, authorization, close};
+use operations::Operations;
 
 /// What every WebSocket connection shares.
 #[derive(Clone)]
@@ -37,8 +47,12 @@ pub struct WsContext {
     pub db: DatabaseConnection,
     pub auth: Authenticator,
     pub settings: WsSettings,
+    /// Every operation is measured like an HTTP request before it runs.
+    pub admission: Arc<Admission>,
     /// Open connections; an upgrade beyond the limit gets 503.
     pub connections: ConnectionLimit,
+    /// Connections not authenticated yet, per client address.
+    pub pending: PendingByAddress,
     /// Closes every connection with a proper frame, and waits for them.
     pub shutdown: Shutdown,
 }
@@ -52,6 +66,10 @@ pub struct WsSettings {
     pub init_timeout: Duration,
     /// How often the server pings an idle connection.
     pub keep_alive: Duration,
+    /// Largest message a client may send.
+    pub max_message_bytes: usize,
+    /// Most connections from one address that have not authenticated yet.
+    pub max_pending_per_address: usize,
 }
 
 fn close_frame(code: u16, reason: impl Into<String>) -> Message {
@@ -66,38 +84,96 @@ fn close_frame(code: u16, reason: impl Into<String>) -> Message {
     }))
 }
 
+/// How the client's message stream ended, if it did.
+enum Read {
+    Text(String),
+    /// Control frames: nothing to do.
+    Skip,
+    /// The client sent a close frame; it is answered with the same code.
+    Closed(Option<CloseFrame>),
+    /// The message is larger than allowed (1009).
+    TooBig,
+    /// The connection is gone.
+    Gone,
+}
+
+fn read(message: Option<Result<Message, axum::Error>>) -> Read {
+    match message {
+        Some(Ok(Message::Text(text))) => Read::Text(text.to_string()),
+        Some(Ok(Message::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Read::Text(text),
+            Err(_) => Read::Text(String::new()),
+        },
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Read::Skip,
+        Some(Ok(Message::Close(frame))) => Read::Closed(frame),
+        Some(Err(err)) => {
+            let text = err.to_string().to_ascii_lowercase();
+            if text.contains("too long")
+                || text.contains("too big")
+                || text.contains("capacity")
+                || text.contains("space limit")
+            {
+                Read::TooBig
+            } else {
+                Read::Gone
+            }
+        }
+        None => Read::Gone,
+    }
+}
+
+/// Answers a client's close frame with the same code, so the client sees
+/// its own code rather than 1006.
+async fn answer_close(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    frame: Option<CloseFrame>,
+) {
+    let _ = sink.send(Message::Close(frame)).await;
+    let _ = sink.close().await;
+}
+
 /// Serves one upgraded connection until either side closes or the server stops.
 pub async fn serve(
     socket: WebSocket,
     protocol: WebSocketProtocols,
     state: WsContext,
+    upgrade_authorization: Option<String>,
+    pending: guard::PendingSlot,
     _permit: OwnedSemaphorePermit,
 ) {
     let settings = state.settings.clone();
     let shutdown = state.shutdown.clone();
+    let legacy = protocol == WebSocketProtocols::SubscriptionsTransportWS;
     let (mut sink, mut source) = socket.split();
     let mut guard = Guard::new(protocol, settings.max_subscriptions);
 
     // 1. connection_init, in time, with a valid token.
-    let init = tokio::select! {
-        first = tokio::time::timeout(settings.init_timeout, next_text(&mut source)) => first,
-        () = shutdown.started() => {
-            let _ = sink.send(close_frame(close::GOING_AWAY, "server shutting down")).await;
-            return;
+    let deadline = tokio::time::sleep(settings.init_timeout);
+    tokio::pin!(deadline);
+    let init_text = loop {
+        let message = tokio::select! {
+            message = source.next() => message,
+            () = &mut deadline => {
+                let _ = sink.send(close_frame(close::INIT_TIMEOUT, "Connection initialisation timeout")).await;
+                return;
+            }
+            () = shutdown.started() => {
+                let _ = sink.send(close_frame(close::GOING_AWAY, "server shutting down")).await;
+                return;
+            }
+        };
+        match read(message) {
+            Read::Text(text) => break text,
+            Read::Skip => continue,
+            Read::Closed(frame) => return answer_close(&mut sink, frame).await,
+            Read::TooBig => {
+                let _ = sink
+                    .send(close_frame(close::TOO_BIG, "Message too big"))
+                    .await;
+                return;
+            }
+            Read::Gone => return,
         }
-    };
-    let init_text = match init {
-        Err(_) => {
-            let _ = sink
-                .send(close_frame(
-                    close::INIT_TIMEOUT,
-                    "Connection initialisation timeout",
-                ))
-                .await;
-            return;
-        }
-        Ok(None) => return,
-        Ok(Some(text)) => text,
     };
     let Ok(init_message) = serde_json::from_str::<Value>(&init_text) else {
         let _ = sink
@@ -111,28 +187,48 @@ pub async fn serve(
             .await;
         return;
     }
-    let header = authorization(init_message.get("payload"));
-    let principal = match state.auth.authenticate(header.as_deref()).await {
-        Ok(p) => p,
+    // The token in connection_init wins over the upgrade request's header.
+    let header = authorization(init_message.get("payload")).or(upgrade_authorization);
+    let (principal, expires_at) = match state.auth.authenticate_with_expiry(header.as_deref()).await
+    {
+        Ok(authenticated) => authenticated,
         Err(err) => {
+            let server_failed = matches!(err, AppError::Internal(_));
             tracing::info!(
                 code = err.extension_code(),
                 "websocket authentication refused"
             );
-            let _ = sink.send(close_frame(close::FORBIDDEN, "Forbidden")).await;
+            if legacy {
+                let refusal =
+                    json!({ "type": "connection_error", "payload": { "message": err.message() } });
+                let _ = sink.send(Message::Text(refusal.to_string().into())).await;
+            }
+            let frame = if server_failed {
+                // A server-side failure is retryable; 4403 would make clients give up.
+                close_frame(close::SERVER_ERROR, "Internal error; try again")
+            } else {
+                close_frame(close::FORBIDDEN, "Forbidden")
+            };
+            let _ = sink.send(frame).await;
             return;
         }
     };
+    drop(pending);
 
-    // 2. Hand the acknowledged connection to async-graphql.
+    // 2. Hand the acknowledged connection to async-graphql; each operation
+    //    gets its own instant and loaders (fresh data on a long-lived socket).
     let mut data = async_graphql::Data::default();
-    data.insert(RequestTime(store::now()));
-    data.insert(Loaders::new(state.db.clone(), principal.org.id.clone()));
+    let org_id = principal.org.id.clone();
     data.insert(RequestAuth::Ok(Box::new(principal)));
-    let (to_graphql, from_client) = mpsc::channel::<String>(32);
-    let schema: AppSchema = state.schema.clone();
+    let operations = Operations {
+        schema: state.schema.clone(),
+        db: state.db.clone(),
+        org_id,
+        admission: state.admission.clone(),
+    };
+    let (to_graphql, from_client) = mpsc::channel::<String>(64);
     let mut graphql = async_graphql::http::WebSocket::new(
-        schema,
+        operations,
         tokio_stream::wrappers::ReceiverStream::new(from_client),
         protocol,
     )
@@ -142,29 +238,45 @@ pub async fn serve(
     }
 
     // 3. Relay, guarding every client message.
+    let expiry = tokio::time::sleep(until(expires_at));
+    tokio::pin!(expiry);
     let mut keep_alive = tokio::time::interval(settings.keep_alive);
     keep_alive.reset();
+    // A client message async-graphql cannot take yet; reading waits for it.
+    let mut held: Option<String> = None;
     loop {
         tokio::select! {
-            incoming = source.next() => {
-                let text = match incoming {
-                    Some(Ok(Message::Text(text))) => text.to_string(),
-                    Some(Ok(Message::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
-                        Ok(text) => text,
-                        Err(_) => {
-                            let _ = sink.send(close_frame(close::BAD_REQUEST, "Invalid message received")).await;
-                            return;
-                        }
-                    },
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+            () = shutdown.started() => {
+                let _ = sink.send(close_frame(close::GOING_AWAY, "server shutting down")).await;
+                return;
+            }
+            () = &mut expiry => {
+                let _ = sink.send(close_frame(close::FORBIDDEN, "Token expired")).await;
+                return;
+            }
+            permit = to_graphql.reserve(), if held.is_some() => {
+                let Ok(permit) = permit else { return };
+                if let Some(text) = held.take() {
+                    permit.send(text);
+                }
+            }
+            incoming = source.next(), if held.is_none() => {
+                let text = match read(incoming) {
+                    Read::Text(text) => text,
+                    Read::Skip => continue,
+                    Read::Closed(frame) => return answer_close(&mut sink, frame).await,
+                    Read::TooBig => {
+                        let _ = sink.send(close_frame(close::TOO_BIG, "Message too big")).await;
+                        return;
+                    }
+                    Read::Gone => return,
                 };
                 match guard.inspect(&text) {
-                    Verdict::Forward => {
-                        if to_graphql.send(text).await.is_err() {
-                            return;
-                        }
-                    }
+                    Verdict::Forward => match to_graphql.try_send(text) {
+                        Ok(()) => {}
+                        Err(mpsc::error::TrySendError::Full(text)) => held = Some(text),
+                        Err(mpsc::error::TrySendError::Closed(_)) => return,
+                    },
                     Verdict::Reply(frames) => {
                         for frame in frames {
                             if sink.send(Message::Text(frame.into())).await.is_err() {
@@ -181,7 +293,7 @@ pub async fn serve(
             outgoing = graphql.next() => {
                 match outgoing {
                     Some(WsMessage::Text(text)) => {
-                        guard.observe(&text);
+                        let Some(text) = guard.outgoing(text) else { continue };
                         if sink.send(Message::Text(text.into())).await.is_err() {
                             return;
                         }
@@ -201,27 +313,16 @@ pub async fn serve(
                     return;
                 }
             }
-            () = shutdown.started() => {
-                let _ = sink.send(close_frame(close::GOING_AWAY, "server shutting down")).await;
-                return;
-            }
         }
     }
 }
 
-/// The next text frame, skipping control frames; none when the socket closes.
-async fn next_text(source: &mut futures::stream::SplitStream<WebSocket>) -> Option<String> {
-    while let Some(message) = source.next().await {
-        match message {
-            Ok(Message::Text(text)) => return Some(text.to_string()),
-            Ok(Message::Binary(bytes)) => {
-                return Some(String::from_utf8_lossy(&bytes).into_owned());
-            }
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
-            Ok(Message::Close(_)) | Err(_) => return None,
-        }
-    }
-    None
+/// How long until `exp` (seconds since the epoch).
+fn until(exp: u64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_secs(exp).saturating_sub(now)
 }
 
 /// The shared connection limit.

@@ -22,6 +22,7 @@ async fn a_token_signed_with_another_secret_is_unauthenticated() {
             org: "acme".into(),
             role: "admin".into(),
             exp: jsonwebtoken::get_current_timestamp() + 60,
+            nbf: None,
         })
         .unwrap();
     let response = app
@@ -103,4 +104,114 @@ async fn the_token_subcommand_mints_a_token_the_server_accepts() {
         .await;
     assert_eq!(response["data"]["me"]["role"], "ADMIN", "{response:#}");
     assert_eq!(response["data"]["organization"]["slug"], "cli-org");
+}
+
+#[tokio::test]
+async fn a_token_not_yet_valid_or_expired_beyond_a_few_seconds_is_refused() {
+    let app = spawn_app().await;
+    let now = jsonwebtoken::get_current_timestamp();
+    for (exp, nbf) in [(now + 3600, Some(now + 600)), (now - 30, None)] {
+        let token = app
+            .keys
+            .mint(&okr_pulse::auth::Claims {
+                sub: "s".into(),
+                email: "s@x.example".into(),
+                name: "S".into(),
+                org: unique_org("o"),
+                role: "member".into(),
+                exp,
+                nbf,
+            })
+            .unwrap();
+        let response = app
+            .raw(Some(&format!("Bearer {token}")), ME, json!({}))
+            .await;
+        assert_eq!(
+            response["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+            "{response:#}"
+        );
+    }
+}
+
+/// Runs the binary until it exits or prints its banner, and returns its
+/// exit status (none if it was still serving) and everything it printed.
+async fn start_and_read(env: &[(&str, &str)], data_dir: &std::path::Path) -> (Option<i32>, String) {
+    use tokio::io::AsyncReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_okr-pulse"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("DATA_DIR", data_dir)
+        .env("BIGQUERY_EMULATOR_HOST", "127.0.0.1:9")
+        .env("GCE_METADATA_HOST", "127.0.0.1:9")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut printed = String::new();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut out = [0u8; 4096];
+        let mut err = [0u8; 4096];
+        loop {
+            tokio::select! {
+                n = stdout.read(&mut out) => match n {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        printed.push_str(&String::from_utf8_lossy(&out[..n]));
+                        if printed.contains("GraphiQL:") {
+                            return None;
+                        }
+                    }
+                },
+                n = stderr.read(&mut err) => {
+                    if let Ok(n) = n { printed.push_str(&String::from_utf8_lossy(&err[..n])); }
+                }
+            }
+        }
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest).await;
+        printed.push_str(&rest);
+        child.wait().await.ok().and_then(|s| s.code())
+    })
+    .await
+    .expect("the server starts or stops within 30 s");
+    (status, printed)
+}
+
+#[tokio::test]
+async fn a_blank_short_or_readable_secret_file_stops_the_server_with_what_to_do() {
+    use std::os::unix::fs::PermissionsExt;
+    for (contents, mode) in [("", 0o600), ("short", 0o600), (&*"k".repeat(64), 0o644)] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwt-secret");
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let (status, printed) = start_and_read(&[], dir.path()).await;
+        assert!(status.is_some_and(|code| code != 0), "{printed}");
+        assert!(printed.contains("jwt-secret"), "{printed}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (status, printed) = start_and_read(&[("AUTH_JWT_SECRET", "too-short")], dir.path()).await;
+    assert!(status.is_some_and(|code| code != 0), "{printed}");
+    assert!(printed.contains("AUTH_JWT_SECRET"), "{printed}");
+}
+
+#[tokio::test]
+async fn a_ready_token_is_printed_only_when_the_server_made_its_own_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, printed) = start_and_read(&[], dir.path()).await;
+    assert_eq!(status, None, "{printed}");
+    assert!(printed.contains("/#token=ey"), "{printed}");
+    let dir = tempfile::tempdir().unwrap();
+    let (status, printed) =
+        start_and_read(&[("AUTH_JWT_SECRET", crate::helpers::SECRET)], dir.path()).await;
+    assert_eq!(status, None, "{printed}");
+    assert!(
+        !printed.contains("Bearer ey") && !printed.contains("#token="),
+        "{printed}"
+    );
 }

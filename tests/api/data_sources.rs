@@ -579,56 +579,6 @@ async fn another_organization_cannot_see_refresh_change_or_unlink_a_data_source(
     assert_eq!(err.code, "NOT_FOUND");
 }
 
-/// Prints the time of one link (dry run + run) and one refresh against the
-/// emulator, median and worst of 20:
-/// `cargo test --release --test api -- --ignored --nocapture bigquery_figures`.
-#[tokio::test]
-#[ignore = "benchmark: prints figures, run on demand"]
-async fn bigquery_figures_for_link_and_refresh() {
-    let (app, emulator) = spawn_app_with_emulator().await;
-    let admin = Caller::admin(&unique_org("bench"));
-    let (objective, _) = fixture(&app, &emulator, &admin).await;
-    insert_leads(&emulator, 12, today()).await;
-    create_connection(&app, &admin, "C").await;
-    let sql =
-        "SELECT SUM(n) AS leads FROM sales.leads WHERE day BETWEEN @period_start AND @period_end";
-    let mut links = Vec::new();
-    let mut ids = Vec::new();
-    for i in 0..20 {
-        let kr = app
-            .key_result(&admin, json!({ "objectiveId": objective, "title": format!("KR {i}"), "kind": "METRIC", "startValue": 0, "targetValue": 100 }))
-            .await;
-        let started = std::time::Instant::now();
-        let data = app
-            .data(
-                &admin,
-                "mutation($input: LinkDataSourceInput!) { linkDataSource(input: $input) { id } }",
-                json!({ "input": { "keyResultId": kr, "sql": sql } }),
-            )
-            .await;
-        links.push(started.elapsed());
-        ids.push(data["linkDataSource"]["id"].clone());
-    }
-    let mut refreshes = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        insert_leads(&emulator, i as i64, today()).await;
-        let started = std::time::Instant::now();
-        app.data(
-            &admin,
-            "mutation($id: ID!) { refreshDataSource(id: $id) { state } }",
-            json!({ "id": id }),
-        )
-        .await;
-        refreshes.push(started.elapsed());
-    }
-    links.sort();
-    refreshes.sort();
-    println!(
-        "linkDataSource against bqemulator: median {:?}, worst {:?}; refreshDataSource: median {:?}, worst {:?} (20 each)",
-        links[10], links[19], refreshes[10], refreshes[19]
-    );
-}
-
 const PREVIEW: &str = "mutation($input: LinkDataSourceInput!) { previewDataSource(input: $input) { value bytesProcessed jobId connection { name } } }";
 
 #[tokio::test]
@@ -671,4 +621,103 @@ async fn a_preview_runs_the_query_and_saves_nothing() {
         )
         .await;
     assert_eq!(err.code, "QUERY_SHAPE", "{err:?}");
+}
+
+#[tokio::test]
+async fn members_may_change_pause_refresh_or_unlink_only_data_sources_on_connections_they_may_use()
+{
+    let (app, emulator) = spawn_app_with_emulator().await;
+    let org = unique_org("o");
+    let admin = Caller::admin(&org);
+    let outsider = Caller::member(&org, "mo");
+    let insider = Caller::member(&org, "ina");
+    let (_, kr) = fixture(&app, &emulator, &admin).await;
+    let conn = create_connection(&app, &admin, "Private").await;
+    let ds = app
+        .data(
+            &admin,
+            LINK,
+            json!({ "input": { "keyResultId": kr, "sql": "SELECT 4 AS n" } }),
+        )
+        .await["linkDataSource"]["id"]
+        .clone();
+    app.data(&insider, "{ me { id } }", json!({})).await;
+    let insider_id = app.data(&insider, "{ me { id } }", json!({})).await["me"]["id"].clone();
+    app.data(
+        &admin,
+        "mutation($id: ID!, $u: [ID!]) { shareConnection(id: $id, input: { userIds: $u }) { id } }",
+        json!({ "id": conn, "u": [insider_id] }),
+    )
+    .await;
+    let changes = [
+        "mutation($id: ID!) { updateDataSource(id: $id, input: { paused: true }) { id } }",
+        "mutation($id: ID!) { updateDataSource(id: $id, input: { syncIntervalSeconds: 600 }) { id } }",
+        "mutation($id: ID!) { refreshDataSource(id: $id) { id } }",
+        "mutation($id: ID!) { unlinkDataSource(id: $id) }",
+    ];
+    for query in changes {
+        assert_eq!(
+            app.error(&outsider, query, json!({ "id": ds })).await.code,
+            "FORBIDDEN",
+            "{query}"
+        );
+    }
+    // Reading needs no right to the connection.
+    let read = app
+        .data(
+            &outsider,
+            "query($id: ID!) { dataSource(id: $id) { state syncIntervalSeconds } }",
+            json!({ "id": ds }),
+        )
+        .await;
+    assert_eq!(read["dataSource"]["state"], "OK");
+    assert_ne!(read["dataSource"]["syncIntervalSeconds"], 600);
+    // Someone it is shared with may.
+    for query in changes {
+        let response = app.gql(&insider, query, json!({ "id": ds })).await;
+        assert!(response.get("errors").is_none(), "{query}: {response:#}");
+        if query.contains("paused") {
+            app.data(
+                &insider,
+                "mutation($id: ID!) { updateDataSource(id: $id, input: { paused: false }) { id } }",
+                json!({ "id": ds }),
+            )
+            .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_script_never_reaches_bigquery_and_the_table_survives() {
+    let (app, emulator) = spawn_app_with_emulator().await;
+    let admin = Caller::admin(&unique_org("o"));
+    let (_, kr) = fixture(&app, &emulator, &admin).await;
+    insert_leads(&emulator, 3, today()).await;
+    create_connection(&app, &admin, "C").await;
+    for sql in [
+        "SELECT 1; DROP TABLE sales.leads",
+        "SELECT COUNT(*) FROM sales.leads; DELETE FROM sales.leads WHERE TRUE",
+        "BEGIN DELETE FROM sales.leads WHERE TRUE; END",
+        "DECLARE x INT64 DEFAULT 1; SELECT x",
+    ] {
+        for mutation in [LINK, PREVIEW] {
+            let err = app
+                .error(
+                    &admin,
+                    mutation,
+                    json!({ "input": { "keyResultId": kr, "sql": sql } }),
+                )
+                .await;
+            assert_eq!(err.code, "QUERY_NOT_SELECT", "{sql}: {err:?}");
+        }
+    }
+    // The table and its rows are all still there.
+    let data = app
+        .data(
+            &admin,
+            PREVIEW,
+            json!({ "input": { "keyResultId": kr, "sql": "SELECT SUM(n) FROM sales.leads" } }),
+        )
+        .await;
+    assert_eq!(data["previewDataSource"]["value"], 3.0);
 }

@@ -20,13 +20,30 @@ async fn readyz_reports_a_reachable_and_migrated_database() {
 }
 
 #[tokio::test]
-async fn get_graphql_serves_graphiql() {
+async fn get_graphql_serves_graphiql_to_browsers_only() {
     let app = spawn_app().await;
-    let response = reqwest::get(format!("{}/graphql", app.address))
+    let browser = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response.text().await.unwrap().contains("graphiql"));
+    assert_eq!(browser.status(), 200);
+    assert!(
+        browser
+            .text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
+    let client = reqwest::get(format!("{}/graphql", app.address))
+        .await
+        .unwrap();
+    assert_eq!(client.status(), 400);
+    let body: serde_json::Value = client.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
 }
 
 #[tokio::test]

@@ -262,47 +262,6 @@ async fn a_replica_killed_mid_sync_leaves_work_another_picks_up_after_the_lease(
     assert_eq!(value["keyResult"]["currentValue"], 64.0);
 }
 
-/// Prints the delay from commit to event on another replica, median and
-/// worst of 50: `OKR_PULSE_TEST_DATABASE=postgres cargo test --release --test
-/// api -- --ignored --nocapture cross_replica_event_figures`.
-#[tokio::test]
-#[ignore = "benchmark: prints figures, run on demand"]
-async fn cross_replica_event_figures() {
-    let Some(app) = primary(|_| {}).await else {
-        return;
-    };
-    let other = replica(&app, &[]).await;
-    let admin = Caller::admin(&unique_org("bench"));
-    let objective = app.objective(&admin, objective_input("O")).await;
-    let kr = app
-        .key_result(&admin, json!({ "objectiveId": objective, "title": "K", "kind": "METRIC", "startValue": 0, "targetValue": 100 }))
-        .await;
-    let mut remote = WsClient::connected(&other.address, &app.token(&admin), false).await;
-    remote
-        .subscribe(
-            "s",
-            "subscription($k: ID) { progressChanged(keyResultId: $k) { value } }",
-            json!({ "k": kr }),
-        )
-        .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut delays = Vec::new();
-    for i in 0..50 {
-        let value = i as f64 + 1.0;
-        app.check_in(&admin, &kr, value).await;
-        // The mutation has returned: its transaction is committed.
-        let committed = std::time::Instant::now();
-        let event = remote.next_event("s", Duration::from_secs(10)).await;
-        delays.push(committed.elapsed());
-        assert_eq!(event["progressChanged"]["value"], value);
-    }
-    delays.sort();
-    println!(
-        "commit to event on another replica (PostgreSQL LISTEN/NOTIFY), 50 check-ins: median {:?}, worst {:?}",
-        delays[25], delays[49]
-    );
-}
-
 #[tokio::test]
 async fn the_event_listener_listens_again_after_its_connection_is_cut() {
     use sea_orm::ConnectionTrait;

@@ -336,6 +336,7 @@ async fn sigterm_closes_websockets_with_a_close_frame_and_exits_zero() {
             org: "sig".into(),
             role: "admin".into(),
             exp: jsonwebtoken::get_current_timestamp() + 60,
+            nbf: None,
         })
         .unwrap();
     let mut ws = WsClient::connected(&address, &token, false).await;

@@ -82,6 +82,7 @@ test('Test previews the query’s value and bytes without saving', async ({ page
 });
 
 test('an admin creates, shares and tests a connection and sees the BigQuery setup steps', async ({ page, admin }) => {
+  await admin.colleague('Bo Member', 'bo@example.com');
   await openDashboard(page, admin.token);
   await page.getByRole('button', { name: 'Connections' }).click();
 
@@ -94,8 +95,15 @@ test('an admin creates, shares and tests a connection and sees the BigQuery setu
   await connection.getByRole('button', { name: 'Test' }).click();
   await expect(connection.getByText(/^(Passed|Failed) /)).toBeVisible();
 
+  // Shared with one colleague first, then with everyone.
   await connection.getByRole('button', { name: 'Share' }).click();
   const share = page.getByRole('dialog', { name: 'Share “Demo”', exact: true });
+  await share.getByRole('checkbox', { name: /Bo Member/ }).check();
+  await share.getByRole('button', { name: 'Save sharing' }).click();
+  await expect(share).toBeHidden();
+  await expect(connection.getByText('Bo Member')).toBeVisible();
+
+  await connection.getByRole('button', { name: 'Share' }).click();
   await share.getByLabel('Everyone in the organization').check();
   await share.getByRole('button', { name: 'Save sharing' }).click();
   await expect(share).toBeHidden();

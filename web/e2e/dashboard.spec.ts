@@ -109,7 +109,7 @@ test('an objective and a key result can be created and checked in from the dashb
   await checkIn.getByLabel('Note').fill('Survey of March');
   await checkIn.getByRole('button', { name: 'Check in' }).click();
   await expect(checkIn).toBeHidden();
-  await expect(krDetail.getByText('50%', { exact: true })).toBeVisible();
+  await expect(krDetail.getByRole('progressbar', { name: 'Progress of NPS' })).toHaveAttribute('aria-valuenow', '50');
   await expect(krDetail.getByRole('heading', { name: 'Progress over time' })).toBeVisible();
   await expect(krDetail.getByRole('img', { name: /Chart of value and progress/ })).toBeVisible();
   await krDetail.getByText(/History \(1 point/).click();

@@ -12,7 +12,18 @@ export const SCREENSHOTS = join(here, 'screenshots');
 
 /** A GraphQL client with one user's token. */
 export class Api {
-  constructor(readonly token: string) {}
+  constructor(
+    readonly token: string,
+    /** The organization's slug (the token's `org` claim). */
+    readonly org: string,
+  ) {}
+
+  /** Another person of the same organization, provisioned by a first request. */
+  async colleague(name: string, email: string, role: 'admin' | 'member' = 'member'): Promise<Api> {
+    const other = new Api(mintToken({ org: this.org, email, name, role }), this.org);
+    await other.gql('{ me { id } }');
+    return other;
+  }
 
   /** Runs an operation; throws with the server's errors if there are any. */
   async gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<T> {
@@ -98,7 +109,7 @@ interface Fixtures {
 export const test = base.extend<Fixtures>({
   admin: async ({}, use, testInfo) => {
     const org = `e2e-${slug(testInfo.title).slice(0, 40)}-${Math.random().toString(36).slice(2, 8)}`;
-    await use(new Api(mintToken({ org, email: 'ada@example.com', name: 'Ada Admin', role: 'admin' })));
+    await use(new Api(mintToken({ org, email: 'ada@example.com', name: 'Ada Admin', role: 'admin' }), org));
   },
   consoleErrors: [
     async ({ page }, use, testInfo) => {

@@ -222,23 +222,13 @@ export async function fetchMe(token: string): Promise<{ me: User; organization: 
 
 /** Every objective whose period overlaps [from, to] (both inclusive). */
 export async function fetchObjectives(periodFrom: string, periodTo: string): Promise<Objective[]> {
-  try {
-    const data = await gql<{ objectives: Objective[] }>(
-      `query Tree($periodFrom: NaiveDate, $periodTo: NaiveDate) {
-        objectives(periodFrom: $periodFrom, periodTo: $periodTo) { ${OBJECTIVE_FIELDS} }
-      }`,
-      { periodFrom, periodTo },
-    );
-    return data.objectives;
-  } catch (error) {
-    // A server from before the period filter: filter here instead.
-    const unknownArgument = error instanceof ApiError && ['GRAPHQL_VALIDATION_FAILED', ''].includes(error.code) && /periodFrom/.test(error.message);
-    if (!unknownArgument) {
-      throw error;
-    }
-    const data = await gql<{ objectives: Objective[] }>(`query Tree { objectives { ${OBJECTIVE_FIELDS} } }`);
-    return data.objectives.filter((o) => o.periodStart <= periodTo && o.periodEnd >= periodFrom);
-  }
+  const data = await gql<{ objectives: Objective[] }>(
+    `query Tree($periodFrom: NaiveDate, $periodTo: NaiveDate) {
+      objectives(periodFrom: $periodFrom, periodTo: $periodTo) { ${OBJECTIVE_FIELDS} }
+    }`,
+    { periodFrom, periodTo },
+  );
+  return data.objectives;
 }
 
 export interface Detail {

@@ -60,6 +60,22 @@ function App() {
       .finally(() => setChecking(false));
   }, [signIn]);
 
+  // A link with #token=… opened in a tab that already shows the page only
+  // changes the fragment: sign in with it then too.
+  useEffect(() => {
+    const onHashChange = () => {
+      const token = takeTokenFromFragment();
+      if (!token) return;
+      setChecking(true);
+      fetchMe(token)
+        .then((data) => signIn(token, data.me, data.organization))
+        .catch((e) => setMessage(`That access token did not work: ${errorText(e)}`))
+        .finally(() => setChecking(false));
+    };
+    window.addEventListener('hashchange', onHashChange);
+    return () => window.removeEventListener('hashchange', onHashChange);
+  }, [signIn]);
+
   if (checking) return <p className="loading">Signing in…</p>;
   if (!session) return <Login message={message} onSignedIn={signIn} />;
   return (

@@ -97,7 +97,7 @@ function ObjectiveNode({
             </h2>
             <div className="meta">
               <span>{o.owner ? o.owner.name : 'No owner'}</span>
-              <span>{objectiveValue(o)}</span>
+              <span>{objectiveValue(o, children.length)}</span>
             </div>
           </div>
           <ProgressBar progress={o.progress} expected={o.expectedProgress} status={o.status} label={o.title} />
@@ -164,10 +164,16 @@ export function keyResultValue(kr: KeyResult): string {
   return `${formatNumber(kr.currentValue)} / ${formatNumber(kr.targetValue)}${unit}`;
 }
 
-export function objectiveValue(o: Objective): string {
+export function objectiveValue(o: Objective, childCount = 0): string {
   if (o.progressMode === 'ROLL_UP') {
-    const n = o.keyResults.length;
-    return `Roll-up of ${n} key result${n === 1 ? '' : 's'}`;
+    const parts = [
+      [o.keyResults.length, 'key result'],
+      [childCount, 'objective'],
+    ] as const;
+    const named = parts
+      .filter(([n]) => n > 0)
+      .map(([n, what]) => `${n} ${what}${n === 1 ? '' : 's'}`);
+    return named.length ? `Roll-up of ${named.join(' and ')}` : 'Roll-up (nothing to roll up yet)';
   }
   return `${formatNumber(o.currentValue)} / ${formatNumber(o.targetValue)}`;
 }

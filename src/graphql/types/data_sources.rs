@@ -11,7 +11,7 @@ use entity::{
 use crate::{
     domain::Node,
     error::AppError,
-    graphql::{Int64, RequestContext},
+    graphql::{Int64, RequestContext, list_limit},
     store::{connections, runs},
     sync::link::Preview,
 };
@@ -19,7 +19,7 @@ use crate::{
 use super::{KeyResult, Objective, User};
 
 /// Most sync runs returned at once.
-const MAX_SYNC_RUNS: i32 = 100;
+const MAX_SYNC_RUNS: u64 = 100;
 
 /// The outcome of the last `testConnection`.
 #[derive(SimpleObject)]
@@ -50,8 +50,8 @@ impl Connection {
         self.0.location.as_deref()
     }
     /// Per-job cap on bytes billed; null means the server's default.
-    async fn maximum_bytes_billed(&self) -> Option<i64> {
-        self.0.maximum_bytes_billed
+    async fn maximum_bytes_billed(&self) -> Option<Int64> {
+        self.0.maximum_bytes_billed.map(Int64)
     }
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let user = ctx
@@ -160,8 +160,8 @@ impl SyncRun {
     async fn job_id(&self) -> Option<&str> {
         self.0.job_id.as_deref()
     }
-    async fn bytes_processed(&self) -> Option<i64> {
-        self.0.bytes_processed
+    async fn bytes_processed(&self) -> Option<Int64> {
+        self.0.bytes_processed.map(Int64)
     }
     async fn value(&self) -> Option<f64> {
         self.0.value
@@ -262,13 +262,13 @@ impl DataSource {
         };
         Ok(KeyResult::load(ctx, id).await?)
     }
-    /// The newest runs first (at most 100).
+    /// The newest runs first; `limit` is 1 to 100.
     async fn sync_runs(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 20)] limit: i32,
     ) -> Result<Vec<SyncRun>> {
-        let limit = limit.clamp(1, MAX_SYNC_RUNS) as u64;
+        let limit = list_limit("limit", limit, MAX_SYNC_RUNS)?;
         Ok(runs::recent_runs(ctx.db(), &self.0.id, limit)
             .await?
             .into_iter()

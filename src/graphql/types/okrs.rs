@@ -18,6 +18,10 @@ use crate::{
 };
 
 use super::{DataSource, User};
+use crate::graphql::list_limit;
+
+/// Most history points one `history` list returns.
+const MAX_HISTORY: u64 = 10_000;
 use crate::graphql::RequestContext;
 
 /// One moment of an objective's or key result's history.
@@ -183,16 +187,19 @@ impl Objective {
     async fn data_source(&self, ctx: &Context<'_>) -> Result<Option<DataSource>> {
         DataSource::of(ctx, Node::Objective(self.0.id.clone())).await
     }
-    /// History points oldest first, optionally between `from` and `to` (inclusive).
+    /// History points oldest first, optionally between `from` and `to`
+    /// (inclusive); at most `limit` (1 to 10000), so page with `from`.
     async fn history(
         &self,
         ctx: &Context<'_>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
+        #[graphql(default = 1000)] limit: i32,
     ) -> Result<Vec<ProgressPoint>> {
         let org_id = &ctx.principal()?.org.id;
+        let limit = list_limit("limit", limit, MAX_HISTORY)?;
         let node = Node::Objective(self.0.id.clone());
-        let points = history::history(ctx.db(), org_id, &node, from, to).await?;
+        let points = history::history(ctx.db(), org_id, &node, from, to, limit).await?;
         Ok(points.into_iter().map(ProgressPoint::from).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -274,16 +281,19 @@ impl KeyResult {
     async fn data_source(&self, ctx: &Context<'_>) -> Result<Option<DataSource>> {
         DataSource::of(ctx, Node::KeyResult(self.model.id.clone())).await
     }
-    /// History points oldest first, optionally between `from` and `to` (inclusive).
+    /// History points oldest first, optionally between `from` and `to`
+    /// (inclusive); at most `limit` (1 to 10000), so page with `from`.
     async fn history(
         &self,
         ctx: &Context<'_>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
+        #[graphql(default = 1000)] limit: i32,
     ) -> Result<Vec<ProgressPoint>> {
         let org_id = &ctx.principal()?.org.id;
+        let limit = list_limit("limit", limit, MAX_HISTORY)?;
         let node = Node::KeyResult(self.model.id.clone());
-        let points = history::history(ctx.db(), org_id, &node, from, to).await?;
+        let points = history::history(ctx.db(), org_id, &node, from, to, limit).await?;
         Ok(points.into_iter().map(ProgressPoint::from).collect())
     }
     async fn created_at(&self) -> DateTime<Utc> {

@@ -147,6 +147,7 @@ impl TestApp {
                 org: caller.org.clone(),
                 role: caller.role.to_owned(),
                 exp: jsonwebtoken::get_current_timestamp() + 3600,
+                nbf: None,
             })
             .expect("mint a test token")
     }

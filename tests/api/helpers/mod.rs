@@ -8,6 +8,7 @@ mod emulator;
 mod graphql;
 mod postgres;
 mod process;
+mod seed;
 mod ws;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +22,7 @@ pub use app::{
 pub use emulator::{Emulator, PROJECT};
 pub use graphql::GqlError;
 pub use process::ServerProcess;
+pub use seed::{TREE, seed_tree};
 pub use ws::{WsClient, WsEnd};
 
 /// A period of 100 days around today: expected progress is about 50 %.

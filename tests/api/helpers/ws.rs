@@ -48,6 +48,66 @@ impl WsClient {
         }
     }
 
+    /// Opens `/graphql` offering `protocols` (as a client writes the header,
+    /// e.g. `graphql-ws, graphql-transport-ws`), with an optional
+    /// `Authorization` header on the upgrade request. Returns the client
+    /// (speaking what the server announced) or the refused upgrade's status.
+    pub async fn offer(
+        address: &str,
+        protocols: &str,
+        authorization: Option<&str>,
+    ) -> Result<WsClient, u16> {
+        use tokio_tungstenite::tungstenite::{Error, client::IntoClientRequest};
+        let url = format!("{}/graphql", address.replace("http://", "ws://"));
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", protocols.parse().unwrap());
+        if let Some(authorization) = authorization {
+            request
+                .headers_mut()
+                .insert("Authorization", authorization.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, response)) => {
+                let announced = response
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                Ok(WsClient {
+                    stream,
+                    legacy: announced == "graphql-ws",
+                    pending: Default::default(),
+                })
+            }
+            Err(Error::Http(response)) => Err(response.status().as_u16()),
+            Err(err) => panic!("upgrade failed: {err}"),
+        }
+    }
+
+    /// Whether the server announced the legacy protocol.
+    pub fn is_legacy(&self) -> bool {
+        self.legacy
+    }
+
+    /// Sends a close frame with `code` and returns the code of the server's answer.
+    pub async fn close_with(&mut self, code: u16, within: std::time::Duration) -> WsEnd {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::protocol::{CloseFrame, frame::coding::CloseCode};
+        let _ = self
+            .stream
+            .send(tokio_tungstenite::tungstenite::Message::Close(Some(
+                CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: "bye".into(),
+                },
+            )))
+            .await;
+        self.end(within).await
+    }
+
     /// Opens, sends `connection_init` with this token and waits for the ack.
     pub async fn connected(address: &str, token: &str, legacy: bool) -> WsClient {
         let mut client = WsClient::connect(address, legacy).await;

@@ -1,0 +1,273 @@
+//! What real WebSocket clients rely on (DESIGN §10), tested with raw
+//! frames; tests/clients/ runs the reference clients themselves.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{
+    Caller, TestApp, WsClient, WsEnd, objective_input, spawn_app, spawn_app_with, unique_org,
+};
+
+const WAIT: Duration = Duration::from_secs(10);
+const PROGRESS: &str =
+    "subscription($k: ID) { progressChanged(keyResultId: $k) { keyResultId value } }";
+
+/// A key result to check in on, and its caller.
+async fn key_result(app: &TestApp) -> (Caller, String) {
+    let admin = Caller::admin(&unique_org("o"));
+    let objective = app.objective(&admin, objective_input("O")).await;
+    let kr = app
+        .key_result(&admin, json!({ "objectiveId": objective, "title": "K", "kind": "METRIC", "startValue": 0, "targetValue": 100 }))
+        .await;
+    (admin, kr)
+}
+
+#[tokio::test]
+async fn a_burst_of_subscribes_and_completes_never_stalls_the_connection() {
+    let app = spawn_app().await;
+    let (admin, kr) = key_result(&app).await;
+    let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
+    for round in 0..3 {
+        for i in 0..100 {
+            ws.subscribe(&format!("{round}-{i}"), PROGRESS, json!({ "k": kr }))
+                .await;
+        }
+        for i in 0..100 {
+            ws.send(json!({ "id": format!("{round}-{i}"), "type": "complete" }))
+                .await;
+        }
+    }
+    ws.send(json!({ "id": "q", "type": "subscribe", "payload": { "query": "{ me { role } }" } }))
+        .await;
+    let answer = ws.next_event("q", WAIT).await;
+    assert_eq!(answer["me"]["role"], "ADMIN", "the socket still answers");
+}
+
+#[tokio::test]
+async fn a_client_close_is_answered_with_its_own_code_and_frees_the_slot() {
+    let app = spawn_app_with(|c| c.ws.max_connections = 1).await;
+    let (admin, _) = key_result(&app).await;
+    for _ in 0..3 {
+        let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
+        assert_eq!(
+            ws.close_with(1000, WAIT).await,
+            WsEnd::Closed(1000, "bye".into())
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_announced_subprotocol_is_the_one_spoken_in_any_offer_order() {
+    let app = spawn_app().await;
+    let (admin, kr) = key_result(&app).await;
+    let token = app.token(&admin);
+    for offer in [
+        "graphql-ws, graphql-transport-ws",
+        "graphql-transport-ws, graphql-ws",
+        "graphql-transport-ws",
+        "graphql-ws",
+    ] {
+        let mut ws = WsClient::offer(&app.address, offer, None).await.unwrap();
+        let expected_legacy = offer.starts_with("graphql-ws");
+        assert_eq!(ws.is_legacy(), expected_legacy, "{offer}");
+        ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
+            .await;
+        assert_eq!(
+            ws.next_json(WAIT).await["type"],
+            "connection_ack",
+            "{offer}"
+        );
+        ws.subscribe("s", PROGRESS, json!({ "k": kr })).await;
+        app.wait_for_subscribers(1).await;
+        app.check_in(&admin, &kr, 7.0).await;
+        assert_eq!(
+            ws.next_event("s", WAIT).await["progressChanged"]["value"],
+            7.0,
+            "{offer}"
+        );
+        drop(ws);
+        while app.events.subscriber_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_message_above_the_limit_closes_with_1009_before_it_is_buffered() {
+    let app = spawn_app().await;
+    let mut ws = WsClient::offer(&app.address, "graphql-transport-ws", None)
+        .await
+        .unwrap();
+    let big = format!(
+        "{{\"type\":\"connection_init\",\"payload\":{{\"x\":\"{}\"}}}}",
+        "x".repeat(5 << 20)
+    );
+    // The server may close while the message is still being written.
+    let _ = futures::SinkExt::send(
+        ws.raw(),
+        tokio_tungstenite::tungstenite::Message::Text(big.into()),
+    )
+    .await;
+    match ws.end(WAIT).await {
+        WsEnd::Closed(code, _) => assert_eq!(code, 1009),
+        WsEnd::Dropped => panic!("expected a 1009 close"),
+    }
+}
+
+#[tokio::test]
+async fn one_address_may_hold_only_a_few_unauthenticated_sockets() {
+    let app = spawn_app_with(|c| c.ws.max_pending_per_address = 3).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(
+            WsClient::offer(&app.address, "graphql-transport-ws", None)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        WsClient::offer(&app.address, "graphql-transport-ws", None)
+            .await
+            .err(),
+        Some(429)
+    );
+    // Authenticating one gives its place back.
+    let admin = Caller::admin(&unique_org("o"));
+    open[0]
+        .send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", app.token(&admin)) } }))
+        .await;
+    assert_eq!(open[0].next_json(WAIT).await["type"], "connection_ack");
+    assert!(
+        WsClient::offer(&app.address, "graphql-transport-ws", None)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_subscribe_gets_an_error_message_not_next() {
+    let app = spawn_app().await;
+    let (admin, _) = key_result(&app).await;
+    for legacy in [false, true] {
+        let mut ws = WsClient::connected(&app.address, &app.token(&admin), legacy).await;
+        ws.subscribe(
+            "bad",
+            "subscription { progressChanged { nope } }",
+            json!({}),
+        )
+        .await;
+        let message = ws.next_json(WAIT).await;
+        assert_eq!(message["type"], "error", "{message:#}");
+        assert_eq!(message["id"], "bad");
+        assert_eq!(
+            message["payload"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+            "{message:#}"
+        );
+        // No `complete` follows an `error`; the id may be used again.
+        ws.subscribe("bad", PROGRESS, json!({})).await;
+        assert!(ws.next_json(Duration::from_millis(300)).await.is_null());
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_client_with_a_bad_token_gets_connection_error_then_4403() {
+    let app = spawn_app().await;
+    let mut ws = WsClient::connect(&app.address, true).await;
+    ws.send(
+        json!({ "type": "connection_init", "payload": { "Authorization": "Bearer not-a-token" } }),
+    )
+    .await;
+    let message = ws.next_json(WAIT).await;
+    assert_eq!(message["type"], "connection_error", "{message:#}");
+    assert!(message["payload"]["message"].is_string());
+    assert_eq!(ws.end(WAIT).await, WsEnd::Closed(4403, "Forbidden".into()));
+}
+
+#[tokio::test]
+async fn the_token_may_come_in_the_upgrade_header_and_connection_init_wins() {
+    let app = spawn_app().await;
+    let admin = Caller::admin(&unique_org("o"));
+    let header = format!("Bearer {}", app.token(&admin));
+    let mut ws = WsClient::offer(&app.address, "graphql-transport-ws", Some(&header))
+        .await
+        .unwrap();
+    ws.send(json!({ "type": "connection_init" })).await;
+    assert_eq!(ws.next_json(WAIT).await["type"], "connection_ack");
+    // A bad token in connection_init is refused even with a good header.
+    let mut ws = WsClient::offer(&app.address, "graphql-transport-ws", Some(&header))
+        .await
+        .unwrap();
+    ws.send(json!({ "type": "connection_init", "payload": { "Authorization": "Bearer bad" } }))
+        .await;
+    assert_eq!(ws.end(WAIT).await, WsEnd::Closed(4403, "Forbidden".into()));
+}
+
+#[tokio::test]
+async fn a_socket_is_closed_with_4403_when_its_token_expires() {
+    let app = spawn_app().await;
+    let token = app
+        .keys
+        .mint(&okr_pulse::auth::Claims {
+            sub: "short".into(),
+            email: "short@x.example".into(),
+            name: "Short".into(),
+            org: unique_org("o"),
+            role: "member".into(),
+            exp: jsonwebtoken::get_current_timestamp() + 3,
+            nbf: None,
+        })
+        .unwrap();
+    let started = Instant::now();
+    let mut ws = WsClient::connected(&app.address, &token, false).await;
+    ws.subscribe("s", PROGRESS, json!({})).await;
+    assert_eq!(
+        ws.end(Duration::from_secs(20)).await,
+        WsEnd::Closed(4403, "Token expired".into())
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(15),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_failure_at_connection_closes_with_1011_not_4403() {
+    let app = spawn_app().await;
+    let token = app.token(&Caller::admin(&unique_org("o")));
+    app.db.close_by_ref().await.unwrap();
+    let mut ws = WsClient::connect(&app.address, false).await;
+    ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
+        .await;
+    match ws.end(WAIT).await {
+        WsEnd::Closed(code, _) => assert_eq!(code, 1011),
+        WsEnd::Dropped => panic!("expected a 1011 close"),
+    }
+}
+
+#[tokio::test]
+async fn every_operation_on_a_long_lived_socket_sees_fresh_data() {
+    let app = spawn_app().await;
+    let admin = Caller::admin(&unique_org("o"));
+    let objective = app.objective(&admin, objective_input("Before")).await;
+    let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
+    let query = "query($id: ID!) { objective(id: $id) { title owner { name } } }";
+    let ask = |id: &'static str| json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": { "id": objective } } });
+    ws.send(ask("1")).await;
+    assert_eq!(
+        ws.next_event("1", WAIT).await["objective"]["title"],
+        "Before"
+    );
+    app.data(
+        &admin,
+        "mutation($id: ID!) { updateObjective(id: $id, input: { title: \"After\" }) { id } }",
+        json!({ "id": objective }),
+    )
+    .await;
+    ws.send(ask("2")).await;
+    assert_eq!(
+        ws.next_event("2", WAIT).await["objective"]["title"],
+        "After"
+    );
+}
