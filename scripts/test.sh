@@ -51,6 +51,9 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
 fi
 (cd web && OKR_PULSE_BIN="$PWD/../target/debug/okr-pulse" npm test)
 
+section "Subscriptions with the clients people use: graphql-ws, Apollo Client, Python gql"
+OKR_PULSE_BIN="$PWD/target/debug/okr-pulse" tests/clients/run.sh
+
 postgres_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
 
 if ! postgres_up && [ "${CI:-}" = "true" ] && command -v pg_ctlcluster >/dev/null 2>&1; then

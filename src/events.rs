@@ -14,7 +14,11 @@
 //! waits for a subscriber, and a subscriber that falls behind skips to the
 //! newest events instead of queueing an unbounded backlog.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tokio::sync::broadcast;
@@ -31,6 +35,15 @@ const CHANNEL: &str = "okr_pulse_events";
 
 /// Largest NOTIFY payload we send; PostgreSQL allows just under 8000 bytes.
 const MAX_PAYLOAD: usize = 7000;
+
+/// How many delivered ids are remembered, so that an event seen again (a
+/// notification and a catch-up finding the same change) is delivered once.
+const REMEMBERED: usize = 20_000;
+
+/// How far below the newest delivered id a catch-up looks: changes commit
+/// out of id order across replicas, so one with a lower id may be the one
+/// the listener missed.
+const CATCH_UP_MARGIN: i64 = 1_000;
 
 /// How many events each subscriber may fall behind before it skips ahead.
 pub const SUBSCRIBER_BUFFER: usize = 1024;
@@ -74,6 +87,49 @@ impl Notice {
     }
 }
 
+/// The ids this replica has delivered lately, and the newest of each kind.
+#[derive(Default)]
+struct Delivered {
+    seen: HashSet<(bool, i64)>,
+    order: VecDeque<(bool, i64)>,
+    newest_point: i64,
+    newest_run: i64,
+    /// The newest ids when this replica started: older changes are history.
+    floor_point: i64,
+    floor_run: i64,
+}
+
+impl Delivered {
+    /// Keeps the ids not delivered yet and remembers them.
+    fn fresh(&mut self, notice: Notice) -> Notice {
+        let mut fresh = Notice::default();
+        for (is_point, id) in notice
+            .points
+            .into_iter()
+            .map(|id| (true, id))
+            .chain(notice.sync_runs.into_iter().map(|id| (false, id)))
+        {
+            if !self.seen.insert((is_point, id)) {
+                continue;
+            }
+            self.order.push_back((is_point, id));
+            if self.order.len() > REMEMBERED
+                && let Some(old) = self.order.pop_front()
+            {
+                self.seen.remove(&old);
+            }
+            if is_point {
+                self.newest_point = self.newest_point.max(id);
+                fresh.points.push(id);
+            } else {
+                self.newest_run = self.newest_run.max(id);
+                fresh.sync_runs.push(id);
+            }
+        }
+        fresh
+    }
+}
+
 /// Where events come from and go to.
 #[derive(Clone)]
 pub struct EventBus {
@@ -81,6 +137,8 @@ pub struct EventBus {
     db: DatabaseConnection,
     /// Whether notices go through PostgreSQL NOTIFY.
     postgres: bool,
+    /// What was delivered lately: nothing twice, and where a catch-up starts.
+    delivered: Arc<Mutex<Delivered>>,
 }
 
 impl EventBus {
@@ -96,6 +154,7 @@ impl EventBus {
             sender,
             db,
             postgres,
+            delivered: Arc::new(Mutex::new(Delivered::default())),
         }
     }
 
@@ -130,8 +189,16 @@ impl EventBus {
         }
     }
 
-    /// Loads the events a notice names and hands them to local subscribers.
+    /// Loads the events a notice names and hands them to local subscribers,
+    /// each once.
     async fn deliver(&self, notice: Notice) {
+        let notice = match self.delivered.lock() {
+            Ok(mut delivered) => delivered.fresh(notice),
+            Err(poisoned) => poisoned.into_inner().fresh(notice),
+        };
+        if notice.is_empty() {
+            return;
+        }
         match loader::load(&self.db, &notice.points, &notice.sync_runs).await {
             Ok((progress, syncs)) => {
                 for event in progress {
@@ -142,6 +209,41 @@ impl EventBus {
                 }
             }
             Err(err) => tracing::error!(error = ?err, "could not load events"),
+        }
+    }
+
+    /// Notes where this replica starts: changes committed before it started
+    /// are history, not events.
+    pub async fn start_from_now(&self) {
+        match loader::newest_ids(&self.db).await {
+            Ok((point, run)) => {
+                if let Ok(mut delivered) = self.delivered.lock() {
+                    delivered.newest_point = point;
+                    delivered.newest_run = run;
+                    delivered.floor_point = point;
+                    delivered.floor_run = run;
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "could not read the newest event ids"),
+        }
+    }
+
+    /// Delivers what was committed around and after the newest ids delivered.
+    async fn catch_up(&self) {
+        let (point, run) = match self.delivered.lock() {
+            Ok(d) => (
+                d.newest_point
+                    .saturating_sub(CATCH_UP_MARGIN)
+                    .max(d.floor_point),
+                d.newest_run
+                    .saturating_sub(CATCH_UP_MARGIN)
+                    .max(d.floor_run),
+            ),
+            Err(_) => return,
+        };
+        match loader::ids_after(&self.db, point, run).await {
+            Ok(notice) => self.deliver(notice).await,
+            Err(err) => tracing::warn!(error = %err, "could not catch up on events"),
         }
     }
 
@@ -169,6 +271,9 @@ impl EventBus {
             }
             backoff = Duration::from_millis(100);
             tracing::info!("listening for events on PostgreSQL");
+            // What was committed while nobody listened is loaded from the
+            // database, so no subscriber misses a change.
+            self.catch_up().await;
             loop {
                 let next = tokio::select! {
                     next = listener.try_recv() => next,
@@ -183,8 +288,11 @@ impl EventBus {
                             }
                         }
                     }
-                    // The connection dropped; sqlx reconnects and listens again on the next call.
-                    Ok(None) => tracing::warn!("event listener lost its connection; reconnecting"),
+                    // The connection dropped: connect again and catch up.
+                    Ok(None) => {
+                        tracing::warn!("event listener lost its connection; reconnecting");
+                        break;
+                    }
                     Err(err) => {
                         tracing::warn!(error = %err, "event listener failed; reconnecting");
                         break;
@@ -217,6 +325,23 @@ mod tests {
         }
         assert_eq!(points, notice.points);
         assert_eq!(runs, notice.sync_runs);
+    }
+
+    #[test]
+    fn an_id_is_delivered_once_however_often_it_is_announced() {
+        let mut delivered = Delivered::default();
+        let first = delivered.fresh(Notice {
+            points: vec![3, 1],
+            sync_runs: vec![1],
+        });
+        assert_eq!(first.points, vec![3, 1]);
+        let again = delivered.fresh(Notice {
+            points: vec![1, 2, 3],
+            sync_runs: vec![1, 2],
+        });
+        assert_eq!(again.points, vec![2]);
+        assert_eq!(again.sync_runs, vec![2]);
+        assert_eq!((delivered.newest_point, delivered.newest_run), (3, 2));
     }
 
     #[test]

@@ -214,6 +214,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
         if let Some(url) = self.listen_url.clone() {
+            self.events.start_from_now().await;
             shutdown.spawn(self.events.clone().listen(url, shutdown.token()));
         }
         if let Some(scheduler) = self.scheduler.clone() {

@@ -56,6 +56,53 @@ pub struct SyncEvent {
     pub at: DateTime<Utc>,
 }
 
+/// Most ids one catch-up loads.
+const CATCH_UP_LIMIT: u64 = 10_000;
+
+/// The newest history point and sync run ids.
+pub async fn newest_ids(db: &impl ConnectionTrait) -> Result<(i64, i64), DbErr> {
+    let point: Option<Option<i64>> = progress_point::Entity::find()
+        .select_only()
+        .expr(progress_point::Column::Id.max())
+        .into_tuple()
+        .one(db)
+        .await?;
+    let run: Option<Option<i64>> = sync_run::Entity::find()
+        .select_only()
+        .expr(sync_run::Column::Id.max())
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok((point.flatten().unwrap_or(0), run.flatten().unwrap_or(0)))
+}
+
+/// The ids of history points and sync runs above these, oldest first.
+pub async fn ids_after(
+    db: &impl ConnectionTrait,
+    point: i64,
+    run: i64,
+) -> Result<crate::store::Notice, DbErr> {
+    let points: Vec<i64> = progress_point::Entity::find()
+        .select_only()
+        .column(progress_point::Column::Id)
+        .filter(progress_point::Column::Id.gt(point))
+        .order_by_asc(progress_point::Column::Id)
+        .limit(CATCH_UP_LIMIT)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let sync_runs: Vec<i64> = sync_run::Entity::find()
+        .select_only()
+        .column(sync_run::Column::Id)
+        .filter(sync_run::Column::Id.gt(run))
+        .order_by_asc(sync_run::Column::Id)
+        .limit(CATCH_UP_LIMIT)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(crate::store::Notice { points, sync_runs })
+}
+
 /// Loads the events for these points and sync runs, oldest first.
 pub async fn load(
     db: &impl ConnectionTrait,

@@ -318,3 +318,88 @@ async fn the_event_listener_listens_again_after_its_connection_is_cut() {
     .expect("events arrive again after the listener reconnects");
     assert!(received["progressChanged"]["value"].as_f64().is_some());
 }
+
+#[tokio::test]
+async fn a_subscriber_misses_nothing_and_sees_nothing_twice_while_the_listener_is_cut() {
+    use sea_orm::ConnectionTrait;
+    let Some(app) = primary(|_| {}).await else {
+        return;
+    };
+    let other = replica(&app, &[]).await;
+    let admin = Caller::admin(&unique_org("o"));
+    let objective = app.objective(&admin, objective_input("O")).await;
+    let kr = app
+        .key_result(&admin, json!({ "objectiveId": objective, "title": "K", "kind": "METRIC", "startValue": 0, "targetValue": 1000 }))
+        .await;
+    let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
+    ws.subscribe(
+        "s",
+        "subscription($k: ID) { progressChanged(keyResultId: $k) { value } }",
+        json!({ "k": kr }),
+    )
+    .await;
+    app.wait_for_subscribers(1).await;
+    let name = app
+        .config
+        .database
+        .url
+        .clone()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let check_in = "mutation($k: ID!, $v: Float!) { checkIn(input: { keyResultId: $k, value: $v }) { value } }";
+    let token = app.token(&admin);
+    const CHECK_INS: u32 = 30;
+    let mut cuts = 0;
+    for value in 1..=CHECK_INS {
+        // Check in on the other replica; cut this replica's listener twice on the way.
+        if value == 10 || value == 20 {
+            let cut = app
+                .db
+                .execute_unprepared(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND query ILIKE 'LISTEN%'"
+                ))
+                .await
+                .unwrap();
+            cuts += cut.rows_affected();
+        }
+        let response: serde_json::Value = app
+            .client
+            .post(format!("{}/graphql", other.address))
+            .bearer_auth(&token)
+            .json(&json!({ "query": check_in, "variables": { "k": kr, "v": value } }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            response["data"]["checkIn"]["value"],
+            f64::from(value),
+            "{response:#}"
+        );
+    }
+    assert!(cuts >= 1, "the listener was cut");
+    let mut seen = Vec::new();
+    loop {
+        let event = ws.next_event("s", Duration::from_secs(20)).await;
+        if event.is_null() {
+            break;
+        }
+        seen.push(event["progressChanged"]["value"].as_f64().unwrap() as u32);
+        if seen.len() as u32 == CHECK_INS {
+            // Nothing more may follow: no event twice.
+            assert!(ws.next_event("s", Duration::from_secs(2)).await.is_null());
+            break;
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=CHECK_INS).collect::<Vec<_>>(),
+        "every check-in exactly once"
+    );
+}

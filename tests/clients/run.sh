@@ -41,11 +41,31 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+
+# Each test runner runs in a process group of its own, ended whole on Ctrl-C or SIGTERM.
+child=""
+on_signal() {
+  if [ -n "$child" ]; then
+    kill -TERM -- "-$child" 2>/dev/null || true
+  fi
+  exit "$1"
+}
+trap 'on_signal 130' INT
+trap 'on_signal 143' TERM
+run_group() {
+  local status=0
+  setsid "$@" &
+  child=$!
+  wait "$child" || status=$?
+  child=""
+  return "$status"
+}
 
 cp "$bin" "$private_bin"
 export OKR_PULSE_BIN="$private_bin"
+# The servers' data folders go here too, so nothing is left even after an interrupted run.
+mkdir "$work/tmp"
+export TMPDIR="$work/tmp"
 echo "okr-pulse: $bin ($("$private_bin" --version 2>/dev/null || echo 'version unknown'))"
 
 section() { printf '\n=== %s ===\n' "$*"; }
@@ -70,11 +90,11 @@ echo "using $VENV"
 
 section "Node: graphql-ws and Apollo Client"
 node_status=0
-node --test --test-concurrency=1 --test-reporter=spec node/*.test.mjs || node_status=$?
+run_group node --test --test-concurrency=1 --test-reporter=spec node/*.test.mjs || node_status=$?
 
 section "Python: gql"
 pytest_status=0
-PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/python" -m pytest python -v --tb=short -rfEP "$@" || pytest_status=$?
+PYTHONDONTWRITEBYTECODE=1 run_group "$VENV/bin/python" -m pytest python -v --tb=short -rfEP "$@" || pytest_status=$?
 
 section "client tests done in $((SECONDS - started_at)) s"
 echo "node --test exit status: $node_status; pytest exit status: $pytest_status"

@@ -119,6 +119,7 @@ test('connection slots are released after bursts, so a server limited to 3 WebSo
       onNonLazyError: quiet,
       on: { closed: (event) => closed.resolve(event) },
     });
+    defer(() => client.dispose().catch(quiet));
     const disposers = Array.from({ length: 100 }, () =>
       client.subscribe({ query: PROGRESS, variables: { k: keyResultId } }, { next: quiet, error: quiet, complete: quiet }),
     );

@@ -121,7 +121,7 @@ export async function startServer({ port, dataDir, env = {} } = {}) {
     const ended = child.exitCode !== null || child.signalCode !== null;
     if (ended) throw new Error(`okr-pulse exited before it was up (${child.exitCode ?? child.signalCode}):\n${output}`);
     try {
-      const response = await fetch(`${origin}/healthz`);
+      const response = await fetch(`${origin}/healthz`, { signal: AbortSignal.timeout(2000) });
       if (response.status === 200) break;
     } catch {
       // not listening yet

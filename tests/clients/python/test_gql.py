@@ -102,9 +102,23 @@ async def receives_a_check_in(server, token, key_result_id, transport, value=42)
     return event["progressChanged"], transport.subprotocol
 
 
+# gql 4.4's WebsocketsTransport reads the Sec-WebSocket-Protocol answer
+# case-sensitively and misses hyper's lower-case header, so it speaks
+# graphql-ws whatever the server announced when graphql-ws was offered at all.
+# The server speaks what it announces (see the raw-frame test below and the
+# AIOHTTP transport, which works in both orders); this order fails in gql.
+GQL_HEADER_CASE_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="gql 4.4 WebsocketsTransport reads the subprotocol header case-sensitively",
+)
+
+
 @pytest.mark.parametrize(
     "offer",
-    [[LEGACY, TRANSPORT_WS], [TRANSPORT_WS, LEGACY]],
+    [
+        [LEGACY, TRANSPORT_WS],
+        pytest.param([TRANSPORT_WS, LEGACY], marks=GQL_HEADER_CASE_BUG),
+    ],
     ids=["graphql-ws-first (gql's default)", "graphql-transport-ws-first"],
 )
 def test_a_subscription_works_whichever_order_gql_offers_the_two_subprotocols_in(server, token, key_result, offer):
@@ -124,14 +138,19 @@ def test_the_server_speaks_exactly_the_subprotocol_it_announced(server, token, o
         async with connect(server.ws_url, subprotocols=offer, open_timeout=5, close_timeout=5) as ws:
             announced = ws.subprotocol
             assert announced in offer, f"announced {announced!r} for the offer {offer}"
-            await ws.send(json.dumps({"type": "connection_init", "payload": bearer(token)}))
-            while (message := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] == "ka":
-                pass
-            assert message["type"] == "connection_ack", message
             start = "subscribe" if announced == TRANSPORT_WS else "start"
-            await ws.send(json.dumps({"id": "1", "type": start, "payload": {"query": "{ me { email } }"}}))
-            while (message := json.loads(await asyncio.wait_for(ws.recv(), 5))).get("id") != "1":
-                pass
+            try:
+                await ws.send(json.dumps({"type": "connection_init", "payload": bearer(token)}))
+                while (message := json.loads(await asyncio.wait_for(ws.recv(), 5)))["type"] == "ka":
+                    pass
+                assert message["type"] == "connection_ack", message
+                await ws.send(json.dumps({"id": "1", "type": start, "payload": {"query": "{ me { email } }"}}))
+                while (message := json.loads(await asyncio.wait_for(ws.recv(), 5))).get("id") != "1":
+                    pass
+            except ConnectionClosed as closed:
+                raise AssertionError(
+                    f"announced {announced!r}; a {start!r} in that protocol was answered by the close {closed}"
+                ) from None
             return announced, message
 
     announced, message = run(main(), 30)
