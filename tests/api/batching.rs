@@ -4,11 +4,18 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Caller, TREE, TestApp, seed_tree, spawn_app, unique_org};
 
-/// Statements one tree query costs, and its response.
+/// Statements one tree query costs, and its response: the fewest of three
+/// runs, so that the server's own background work (the event listener
+/// catching up once it listens, on PostgreSQL) is not counted.
 async fn measure(app: &TestApp, caller: &Caller) -> (u64, Value) {
-    let before = app.statements.get();
-    let data = app.data(caller, TREE, json!({})).await;
-    (app.statements.get() - before, data)
+    let mut fewest = u64::MAX;
+    let mut data = Value::Null;
+    for _ in 0..3 {
+        let before = app.statements.get();
+        data = app.data(caller, TREE, json!({})).await;
+        fewest = fewest.min(app.statements.get() - before);
+    }
+    (fewest, data)
 }
 
 #[tokio::test]

