@@ -262,16 +262,27 @@ async fn a_replica_killed_mid_sync_leaves_work_another_picks_up_after_the_lease(
     assert_eq!(value["keyResult"]["currentValue"], 64.0);
 }
 
-#[tokio::test]
-async fn the_event_listener_listens_again_after_its_connection_is_cut() {
+/// Terminates the server's LISTEN connections, as a database restart
+/// would; returns how many it found.
+async fn cut_listeners(app: &TestApp) -> u64 {
     use sea_orm::ConnectionTrait;
-    let Some(app) = primary(|_| {}).await else {
-        return;
-    };
+    let database = app.config.database.url.clone().unwrap();
+    let name = database.rsplit('/').next().unwrap().to_owned();
+    app.db
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND query ILIKE 'LISTEN%'"
+        ))
+        .await
+        .unwrap()
+        .rows_affected()
+}
+
+/// A key result with a subscriber to its progress on `app`.
+async fn subscribed_key_result(app: &TestApp, target: f64) -> (Caller, String, WsClient) {
     let admin = Caller::admin(&unique_org("o"));
     let objective = app.objective(&admin, objective_input("O")).await;
     let kr = app
-        .key_result(&admin, json!({ "objectiveId": objective, "title": "K", "kind": "METRIC", "startValue": 0, "targetValue": 100 }))
+        .key_result(&admin, json!({ "objectiveId": objective, "title": "K", "kind": "METRIC", "startValue": 0, "targetValue": target }))
         .await;
     let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
     ws.subscribe(
@@ -281,22 +292,18 @@ async fn the_event_listener_listens_again_after_its_connection_is_cut() {
     )
     .await;
     app.wait_for_subscribers(1).await;
-    // Cut the listener's connection, as a database restart would.
-    let database = app.config.database.url.clone().unwrap();
-    let name = database.rsplit('/').next().unwrap().to_owned();
+    (admin, kr, ws)
+}
+
+#[tokio::test]
+async fn the_event_listener_listens_again_after_its_connection_is_cut() {
+    let Some(app) = primary(|_| {}).await else {
+        return;
+    };
+    let (admin, kr, mut ws) = subscribed_key_result(&app, 100.0).await;
     // The listener connects in the background: cut it as soon as it listens.
     tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let cut = app
-                .db
-                .execute_unprepared(&format!(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND query ILIKE 'LISTEN%'"
-                ))
-                .await
-                .unwrap();
-            if cut.rows_affected() >= 1 {
-                return;
-            }
+        while cut_listeners(&app).await == 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
@@ -321,34 +328,11 @@ async fn the_event_listener_listens_again_after_its_connection_is_cut() {
 
 #[tokio::test]
 async fn a_subscriber_misses_nothing_and_sees_nothing_twice_while_the_listener_is_cut() {
-    use sea_orm::ConnectionTrait;
     let Some(app) = primary(|_| {}).await else {
         return;
     };
     let other = replica(&app, &[]).await;
-    let admin = Caller::admin(&unique_org("o"));
-    let objective = app.objective(&admin, objective_input("O")).await;
-    let kr = app
-        .key_result(&admin, json!({ "objectiveId": objective, "title": "K", "kind": "METRIC", "startValue": 0, "targetValue": 1000 }))
-        .await;
-    let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
-    ws.subscribe(
-        "s",
-        "subscription($k: ID) { progressChanged(keyResultId: $k) { value } }",
-        json!({ "k": kr }),
-    )
-    .await;
-    app.wait_for_subscribers(1).await;
-    let name = app
-        .config
-        .database
-        .url
-        .clone()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (admin, kr, mut ws) = subscribed_key_result(&app, 1000.0).await;
     let check_in = "mutation($k: ID!, $v: Float!) { checkIn(input: { keyResultId: $k, value: $v }) { value } }";
     let token = app.token(&admin);
     const CHECK_INS: u32 = 30;
@@ -356,14 +340,7 @@ async fn a_subscriber_misses_nothing_and_sees_nothing_twice_while_the_listener_i
     for value in 1..=CHECK_INS {
         // Check in on the other replica; cut this replica's listener twice on the way.
         if value == 10 || value == 20 {
-            let cut = app
-                .db
-                .execute_unprepared(&format!(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND query ILIKE 'LISTEN%'"
-                ))
-                .await
-                .unwrap();
-            cuts += cut.rows_affected();
+            cuts += cut_listeners(&app).await;
         }
         let response: serde_json::Value = app
             .client
