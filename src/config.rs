@@ -124,7 +124,8 @@ pub struct DatabaseConfig {
     #[arg(long = "database-url", env = "DATABASE_URL", global = true)]
     pub url: Option<String>,
 
-    /// Most database connections in the pool (PostgreSQL; SQLite always uses one writer).
+    /// Most database connections in the pool (PostgreSQL); on SQLite, most
+    /// read-only connections beside its one writer.
     #[arg(id = "database_max_connections", long = "database-max-connections", env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub max_connections: u32,
 }
@@ -140,6 +141,12 @@ pub struct AuthConfig {
         global = true
     )]
     pub jwt_secret: Option<String>,
+
+    /// How long a caller resolved from a token is reused without asking the
+    /// database again; an organization change made on another replica is
+    /// seen after at most this long (`0s` turns the cache off).
+    #[arg(long = "auth-cache-ttl", env = "AUTH_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration, global = true)]
+    pub cache_ttl: std::time::Duration,
 }
 
 /// How the server reaches BigQuery.

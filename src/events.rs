@@ -16,7 +16,10 @@
 
 use std::{
     collections::{HashSet, VecDeque},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -139,6 +142,17 @@ pub struct EventBus {
     postgres: bool,
     /// What was delivered lately: nothing twice, and where a catch-up starts.
     delivered: Arc<Mutex<Delivered>>,
+    /// Subscriptions receiving events, however many share one receiver.
+    subscribers: Arc<AtomicUsize>,
+}
+
+/// Counts one live subscription while it is held.
+pub struct SubscriberGuard(Arc<AtomicUsize>);
+
+impl Drop for SubscriberGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl EventBus {
@@ -155,6 +169,7 @@ impl EventBus {
             db,
             postgres,
             delivered: Arc::new(Mutex::new(Delivered::default())),
+            subscribers: Arc::default(),
         }
     }
 
@@ -165,7 +180,13 @@ impl EventBus {
 
     /// How many subscriptions on this replica are receiving events now.
     pub fn subscriber_count(&self) -> usize {
-        self.sender.receiver_count()
+        self.subscribers.load(Ordering::Relaxed)
+    }
+
+    /// Counts a subscription as receiving events until the guard drops.
+    pub fn count_subscriber(&self) -> SubscriberGuard {
+        self.subscribers.fetch_add(1, Ordering::Relaxed);
+        SubscriberGuard(self.subscribers.clone())
     }
 
     /// Announces committed changes. Call only after the commit.
@@ -196,7 +217,8 @@ impl EventBus {
             Ok(mut delivered) => delivered.fresh(notice),
             Err(poisoned) => poisoned.into_inner().fresh(notice),
         };
-        if notice.is_empty() {
+        // With nobody listening here, loading the events would be wasted reads.
+        if notice.is_empty() || self.sender.receiver_count() == 0 {
             return;
         }
         match loader::load(&self.db, &notice.points, &notice.sync_runs).await {

@@ -35,6 +35,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod serve;
 pub mod service;
 pub mod shutdown;

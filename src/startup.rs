@@ -64,7 +64,11 @@ impl Application {
                 )
             })?;
         }
-        let (db, statements) = db::connect(&url, config.database.max_connections).await?;
+        let db::Pools {
+            write: db,
+            read: reads,
+            statements,
+        } = db::connect(&url, config.database.max_connections).await?;
         let listener = TcpListener::bind(config.server.listen_addr)
             .await
             .with_context(|| format!("listening on {}", config.server.listen_addr))?;
@@ -85,7 +89,7 @@ impl Application {
             },
         });
         let shutdown = Shutdown::new();
-        let events = EventBus::new(db.clone());
+        let events = EventBus::new(reads.clone());
         let syncer = Syncer::new(
             db.clone(),
             warehouse,
@@ -97,6 +101,7 @@ impl Application {
             },
         );
         let service = Service::new(db.clone(), events.clone(), syncer, shutdown.clone());
+        let sync_runs = service.runs().clone();
         let scheduler = config.sync.scheduler_enabled.then(|| {
             Scheduler::new(
                 DataSourceWork(service.clone()),
@@ -108,9 +113,15 @@ impl Application {
                 shutdown.clone(),
             )
         });
+        let auth = Authenticator::new(
+            TokenKeys::from_secret(&secret.value),
+            db.clone(),
+            config.auth.cache_ttl,
+        );
         let schema = graphql::schema_builder()
-            .data(db.clone())
+            .data(reads.clone())
             .data(service)
+            .data(auth.clone())
             .finish();
         let types = cost::TypeInfo::from_sdl(&graphql::sdl())
             .map_err(|err| anyhow::anyhow!("reading the schema's own SDL: {err}"))?;
@@ -130,11 +141,22 @@ impl Application {
             request_timeout: edge.request_timeout,
             cors_allowed_origins: edge.cors_allowed_origins.clone(),
         };
-        let auth = Authenticator::new(TokenKeys::from_secret(&secret.value), db.clone());
+        let websockets: crate::ws::ConnectionLimit = Arc::new(tokio::sync::Semaphore::new(
+            config.ws.max_connections as usize,
+        ));
+        let feeds = crate::ws::Feeds::new(events.clone());
+        let metrics = crate::metrics::Metrics {
+            statements: statements.clone(),
+            events: events.clone(),
+            sync_runs,
+            websockets: websockets.clone(),
+            max_websockets: config.ws.max_connections as usize,
+            feeds: feeds.clone(),
+        };
         let state = AppState {
             ws: WsContext {
                 schema: schema.clone(),
-                db: db.clone(),
+                reads: reads.clone(),
                 auth: auth.clone(),
                 settings: WsSettings {
                     max_subscriptions: config.ws.max_subscriptions as usize,
@@ -145,15 +167,16 @@ impl Application {
                 },
                 admission: admission.clone(),
                 pending: PendingByAddress::default(),
-                connections: Arc::new(tokio::sync::Semaphore::new(
-                    config.ws.max_connections as usize,
-                )),
+                connections: websockets,
                 shutdown: shutdown.clone(),
+                feeds,
             },
             schema,
+            reads,
             db,
             auth,
             limits: Arc::new(limits),
+            metrics,
             admission,
         };
         Ok(Application {
@@ -189,7 +212,7 @@ impl Application {
         self.state.auth.keys().clone()
     }
 
-    /// The database pool (tests seed and inspect through it).
+    /// The database pool writes go to (tests seed and inspect through it).
     pub fn db(&self) -> sea_orm::DatabaseConnection {
         self.state.db.clone()
     }

@@ -159,7 +159,7 @@ impl ConnectionMutation {
         let principal = ctx.principal()?;
         let new = NewConnection::try_from(input).map_err(AppError::from)?;
         Ok(Connection(
-            connections::create(ctx.db(), principal, new).await?,
+            connections::create(ctx.writes(), principal, new).await?,
         ))
     }
 
@@ -173,14 +173,14 @@ impl ConnectionMutation {
         let principal = ctx.principal()?;
         let patch = ConnectionPatch::try_from(input).map_err(AppError::from)?;
         Ok(Connection(
-            connections::update(ctx.db(), principal, &id, patch).await?,
+            connections::update(ctx.writes(), principal, &id, patch).await?,
         ))
     }
 
     /// Deletes a connection; `CONFLICT` while data sources use it.
     async fn delete_connection(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
         let principal = ctx.principal()?;
-        connections::delete(ctx.db(), principal, &id).await?;
+        connections::delete(ctx.writes(), principal, &id).await?;
         Ok(id)
     }
 
@@ -196,7 +196,7 @@ impl ConnectionMutation {
             .user_ids
             .map(|ids| ids.into_iter().map(|id| id.0).collect());
         Ok(Connection(
-            connections::share(ctx.db(), principal, &id, input.everyone, user_ids).await?,
+            connections::share(ctx.writes(), principal, &id, input.everyone, user_ids).await?,
         ))
     }
 

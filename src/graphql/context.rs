@@ -37,8 +37,10 @@ pub struct RequestTime(pub DateTime<Utc>);
 pub trait RequestContext {
     /// The caller, or `UNAUTHENTICATED`.
     fn principal(&self) -> Result<&Principal, AppError>;
-    /// The database pool.
+    /// The pool reads go to; it sees every committed write.
     fn db(&self) -> &DatabaseConnection;
+    /// The pool writes go to.
+    fn writes(&self) -> &DatabaseConnection;
     /// The request's instant.
     fn now(&self) -> DateTime<Utc>;
     /// The caller's organization scoring rules.
@@ -62,6 +64,10 @@ impl RequestContext for Context<'_> {
 
     fn db(&self) -> &DatabaseConnection {
         self.data_unchecked::<DatabaseConnection>()
+    }
+
+    fn writes(&self) -> &DatabaseConnection {
+        self.service().db()
     }
 
     fn now(&self) -> DateTime<Utc> {

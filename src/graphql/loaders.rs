@@ -5,6 +5,8 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+use chrono::{DateTime, Utc};
+
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use entity::{connection, data_source, key_result, objective, progress_point, user};
 use sea_orm::{DatabaseConnection, DbErr};
@@ -12,25 +14,37 @@ use sea_orm::{DatabaseConnection, DbErr};
 use crate::{
     domain::Node,
     error::AppError,
-    store::{connections, data_sources, history, key_results, objectives, orgs},
+    store::{
+        connections, data_sources,
+        history::{self, Window},
+        key_results, objectives, orgs,
+    },
 };
 
+use super::types::{HISTORY_DEFAULT_LIMIT, ProgressPoint, history_window};
+
 /// Keys are capped so one `IN (…)` list stays well inside every database's
-/// parameter limit.
-const MAX_BATCH: usize = 1000;
+/// parameter limit (32,766 on SQLite, 65,535 on PostgreSQL), while a tree
+/// of 10,000 key results still loads each field in one statement.
+const MAX_BATCH: usize = 10_000;
+
+/// Loaders' caches: keys are the server's own ids, hashed with a fast
+/// randomly seeded hash.
+type Cache = HashMapCache<foldhash::fast::RandomState>;
 
 /// All loaders of one request.
 ///
 /// They cache for the life of the request, so a value primed for a whole
 /// list is not loaded again by each item.
 pub struct Loaders {
-    pub users: DataLoader<UserLoader, HashMapCache>,
-    pub objectives: DataLoader<ObjectiveLoader, HashMapCache>,
-    pub children: DataLoader<ChildrenLoader, HashMapCache>,
-    pub key_results: DataLoader<KeyResultsLoader, HashMapCache>,
-    pub latest_points: DataLoader<LatestPointLoader, HashMapCache>,
-    pub data_sources: DataLoader<DataSourceLoader, HashMapCache>,
-    pub connections: DataLoader<ConnectionLoader, HashMapCache>,
+    pub users: DataLoader<UserLoader, Cache>,
+    pub objectives: DataLoader<ObjectiveLoader, Cache>,
+    pub children: DataLoader<ChildrenLoader, Cache>,
+    pub key_results: DataLoader<KeyResultsLoader, Cache>,
+    pub latest_points: DataLoader<LatestPointLoader, Cache>,
+    pub histories: DataLoader<HistoryLoader, Cache>,
+    pub data_sources: DataLoader<DataSourceLoader, Cache>,
+    pub connections: DataLoader<ConnectionLoader, Cache>,
 }
 
 impl Loaders {
@@ -40,9 +54,8 @@ impl Loaders {
             db,
             org_id: Arc::from(org_id),
         };
-        fn make<T>(loader: T) -> DataLoader<T, HashMapCache> {
-            DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
-                .max_batch_size(MAX_BATCH)
+        fn make<T>(loader: T) -> DataLoader<T, Cache> {
+            DataLoader::with_cache(loader, tokio::spawn, Cache::new()).max_batch_size(MAX_BATCH)
         }
         Loaders {
             users: make(UserLoader(scope.clone())),
@@ -50,6 +63,7 @@ impl Loaders {
             children: make(ChildrenLoader(scope.clone())),
             key_results: make(KeyResultsLoader(scope.clone())),
             latest_points: make(LatestPointLoader(scope.clone())),
+            histories: make(HistoryLoader(scope.clone())),
             data_sources: make(DataSourceLoader(scope.clone())),
             connections: make(ConnectionLoader(scope)),
         }
@@ -72,44 +86,112 @@ impl Loaders {
         self.objectives
             .feed_many(rows.iter().map(|o| (o.id.clone(), o.clone())))
             .await;
-        if selection.field("owner").exists() {
-            let owners: std::collections::HashSet<String> =
-                rows.iter().map(|o| o.owner_id.clone()).collect();
-            self.users.load_many(owners).await?;
-        }
-        if selection.field("children").exists() {
-            self.children.load_many(ids.iter().cloned()).await?;
-        }
-        if selection.field("latestPoint").exists() {
-            self.latest_points
-                .load_many(ids.iter().cloned().map(Node::Objective))
-                .await?;
-        }
-        if selection.field("dataSource").exists() {
-            self.data_sources
-                .load_many(ids.iter().cloned().map(Node::Objective))
-                .await?;
-        }
-        let key_results = selection.field("keyResults");
-        if key_results.exists() {
-            let krs = self.key_results.load_many(ids.iter().cloned()).await?;
-            if key_results.field("latestPoint").exists() {
-                let kr_ids = krs
-                    .values()
-                    .flatten()
-                    .map(|kr| Node::KeyResult(kr.id.clone()));
-                self.latest_points.load_many(kr_ids).await?;
+        let nodes = || ids.iter().cloned().map(Node::Objective);
+        // The loads are independent of each other: they run at once, each
+        // on its own pooled connection, rather than one after another.
+        let owners = async {
+            if selection.field("owner").exists() {
+                let owners: std::collections::HashSet<String> =
+                    rows.iter().map(|o| o.owner_id.clone()).collect();
+                self.users.load_many(owners).await?;
             }
+            Ok::<_, LoadError>(())
+        };
+        let children = async {
+            if selection.field("children").exists() {
+                self.children.load_many(ids.iter().cloned()).await?;
+            }
+            Ok(())
+        };
+        let latest = async {
+            if selection.field("latestPoint").exists() {
+                self.latest_points.load_many(nodes()).await?;
+            }
+            Ok(())
+        };
+        let sources = async {
+            if selection.field("dataSource").exists() {
+                self.data_sources.load_many(nodes()).await?;
+            }
+            Ok(())
+        };
+        let histories = self.prime_histories(selection, nodes());
+        let key_results = self.prime_key_results(selection, &ids);
+        futures::try_join!(owners, children, latest, sources, histories, key_results)?;
+        Ok(())
+    }
+
+    /// Loads the key results of these objectives and, at once, what the
+    /// query selects below them.
+    async fn prime_key_results(
+        &self,
+        selection: &async_graphql::Lookahead<'_>,
+        objective_ids: &[String],
+    ) -> Result<(), LoadError> {
+        let key_results = selection.field("keyResults");
+        if !key_results.exists() {
+            return Ok(());
+        }
+        let krs = self
+            .key_results
+            .load_many(objective_ids.iter().cloned())
+            .await?;
+        let nodes = || {
+            krs.values()
+                .flat_map(|list| list.iter())
+                .map(|kr| Node::KeyResult(kr.id.clone()))
+        };
+        let latest = async {
+            if key_results.field("latestPoint").exists() {
+                self.latest_points.load_many(nodes()).await?;
+            }
+            Ok::<_, LoadError>(())
+        };
+        let sources = async {
             if key_results.field("dataSource").exists() {
-                let kr_ids = krs
-                    .values()
-                    .flatten()
-                    .map(|kr| Node::KeyResult(kr.id.clone()));
-                self.data_sources.load_many(kr_ids).await?;
+                self.data_sources.load_many(nodes()).await?;
+            }
+            Ok(())
+        };
+        let histories = self.prime_histories(&key_results, nodes());
+        futures::try_join!(latest, sources, histories)?;
+        Ok(())
+    }
+
+    /// Loads the histories the `history` fields below `selection` ask for
+    /// (each alias its own window), in one batch per window. A field whose
+    /// arguments do not parse is left to its resolver, which reports why.
+    async fn prime_histories(
+        &self,
+        selection: &async_graphql::Lookahead<'_>,
+        nodes: impl Iterator<Item = Node> + Clone,
+    ) -> Result<(), LoadError> {
+        for field in selection.field("history").selection_fields() {
+            if let Some(window) = window_of(&field) {
+                self.histories
+                    .load_many(nodes.clone().map(|node| (node, window)))
+                    .await?;
             }
         }
         Ok(())
     }
+}
+
+/// The window of one selected `history` field, read from its arguments
+/// (variables substituted) the way its resolver reads them.
+fn window_of(field: &async_graphql::SelectionField<'_>) -> Option<Window> {
+    use async_graphql::{ScalarType, Value};
+    let (mut from, mut to, mut limit) = (None, None, HISTORY_DEFAULT_LIMIT);
+    for (name, value) in field.arguments().ok()? {
+        match (name.as_str(), value) {
+            (_, Value::Null) => {}
+            ("from", value) => from = Some(<DateTime<Utc> as ScalarType>::parse(value).ok()?),
+            ("to", value) => to = Some(<DateTime<Utc> as ScalarType>::parse(value).ok()?),
+            ("limit", Value::Number(n)) => limit = i32::try_from(n.as_i64()?).ok()?,
+            _ => return None,
+        }
+    }
+    history_window(from, to, limit).ok()
 }
 
 /// A loader's error: cloneable, turned into `INTERNAL` at the resolver.
@@ -164,37 +246,42 @@ impl Loader<String> for ObjectiveLoader {
 pub struct ChildrenLoader(Scope);
 
 impl Loader<String> for ChildrenLoader {
-    type Value = Vec<objective::Model>;
+    type Value = Arc<[objective::Model]>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
         let rows = objectives::children_of(&self.0.db, &self.0.org_id, keys).await?;
-        let mut map: HashMap<String, Self::Value> =
+        let mut map: HashMap<String, Vec<objective::Model>> =
             keys.iter().map(|k| (k.clone(), Vec::new())).collect();
         for o in rows {
             if let Some(parent) = &o.parent_id {
                 map.entry(parent.clone()).or_default().push(o);
             }
         }
-        Ok(map)
+        Ok(shared(map))
     }
+}
+
+/// Lists as shared slices: a cached list is handed out without a copy.
+fn shared<K: Eq + std::hash::Hash, T>(map: HashMap<K, Vec<T>>) -> HashMap<K, Arc<[T]>> {
+    map.into_iter().map(|(k, v)| (k, Arc::from(v))).collect()
 }
 
 /// Key results by objective id.
 pub struct KeyResultsLoader(Scope);
 
 impl Loader<String> for KeyResultsLoader {
-    type Value = Vec<key_result::Model>;
+    type Value = Arc<[key_result::Model]>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
         let rows = key_results::of_objectives(&self.0.db, &self.0.org_id, keys).await?;
-        let mut map: HashMap<String, Self::Value> =
+        let mut map: HashMap<String, Vec<key_result::Model>> =
             keys.iter().map(|k| (k.clone(), Vec::new())).collect();
         for kr in rows {
             map.entry(kr.objective_id.clone()).or_default().push(kr);
         }
-        Ok(map)
+        Ok(shared(map))
     }
 }
 
@@ -203,7 +290,7 @@ impl Loader<String> for KeyResultsLoader {
 pub struct LatestPointLoader(Scope);
 
 impl Loader<Node> for LatestPointLoader {
-    type Value = Option<progress_point::Model>;
+    type Value = Option<ProgressPoint>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[Node]) -> Result<HashMap<Node, Self::Value>, Self::Error> {
@@ -212,10 +299,43 @@ impl Loader<Node> for LatestPointLoader {
         for p in rows {
             if let Some(node) = Node::of_row(p.objective_id.as_deref(), p.key_result_id.as_deref())
             {
-                map.insert(node, Some(p));
+                map.insert(node, Some(ProgressPoint::from(p)));
             }
         }
         Ok(map)
+    }
+}
+
+/// History points of objectives and key results in a window, oldest
+/// first; an empty list for one without points in it.
+pub struct HistoryLoader(Scope);
+
+impl Loader<(Node, Window)> for HistoryLoader {
+    type Value = Arc<[progress_point::Model]>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[(Node, Window)],
+    ) -> Result<HashMap<(Node, Window), Self::Value>, Self::Error> {
+        let mut map: HashMap<(Node, Window), Vec<progress_point::Model>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        let mut windows: HashMap<Window, Vec<Node>> = HashMap::new();
+        for (node, window) in keys {
+            windows.entry(*window).or_default().push(node.clone());
+        }
+        for (window, nodes) in windows {
+            for point in history::histories(&self.0.db, &self.0.org_id, &nodes, window).await? {
+                if let Some(node) = Node::of_row(
+                    point.objective_id.as_deref(),
+                    point.key_result_id.as_deref(),
+                ) && let Some(points) = map.get_mut(&(node, window))
+                {
+                    points.push(point);
+                }
+            }
+        }
+        Ok(shared(map))
     }
 }
 

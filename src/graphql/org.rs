@@ -3,6 +3,7 @@
 use async_graphql::{Context, InputObject, Object, Result};
 
 use crate::{
+    auth::Authenticator,
     domain::{
         inputs::{OrgSettingsPatch, org_name},
         validate::{self, Invalid},
@@ -89,8 +90,11 @@ impl OrgMutation {
         let principal = ctx.principal()?;
         principal.require_admin("change organization settings")?;
         let patch = OrgSettingsPatch::try_from(input).map_err(AppError::from)?;
-        Ok(orgs::update_settings(ctx.db(), principal, patch)
-            .await?
-            .into())
+        let org = orgs::update_settings(ctx.writes(), principal, patch).await?;
+        // Callers cached with the old settings would score with them.
+        if let Some(auth) = ctx.data_opt::<Authenticator>() {
+            auth.forget_org(&org.id);
+        }
+        Ok(org.into())
     }
 }

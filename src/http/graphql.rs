@@ -253,7 +253,7 @@ async fn run(
     auth: &Result<Principal, AppError>,
     request: Request,
 ) -> GqlResponse {
-    let request = graphql::request_data(request, &state.db, auth.clone());
+    let request = graphql::request_data(request, &state.reads, auth.clone());
     let mut response = state.schema.execute(request).await;
     code_errors(&mut response.errors);
     response

@@ -28,6 +28,7 @@ use tower_http::{
 use crate::{
     auth::Authenticator,
     graphql::{AppSchema, admit::Admission},
+    metrics::Metrics,
     store, web,
     ws::{self, WsContext},
 };
@@ -49,11 +50,16 @@ pub struct EdgeLimits {
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    /// Reads of queries and readiness checks.
+    pub reads: DatabaseConnection,
+    /// Writes.
     pub db: DatabaseConnection,
     pub auth: Authenticator,
     /// What WebSocket connections share.
     pub ws: WsContext,
     pub limits: Arc<EdgeLimits>,
+    /// What `/metrics` reports.
+    pub metrics: Metrics,
     /// Parses and measures every request before it runs.
     pub admission: Arc<Admission>,
 }
@@ -68,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/favicon.svg", get(web::favicon))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
@@ -146,7 +153,9 @@ async fn graphql_get(
             .protocols([protocol.sec_websocket_protocol()])
             .max_message_size(limit)
             .max_frame_size(limit)
-            .read_buffer_size(4 * 1024)
+            // Client messages are small; the buffer grows for a large one
+            // (up to the limit above) and idle sockets stay light.
+            .read_buffer_size(1024)
             .write_buffer_size(4 * 1024)
             .on_upgrade(move |socket| {
                 tracked.track(ws::serve(
@@ -172,6 +181,18 @@ async fn graphql_get(
             "GET /graphql needs a `query` parameter (URL-encoded); or POST a JSON body.",
         ),
     }
+}
+
+/// `GET /metrics`: counters in the Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

@@ -124,6 +124,7 @@ impl Service {
                 let handle = self.shutdown.spawn(async move {
                     let outcome = this.syncer.run(&org, ds, trigger).await;
                     if let Ok(recorded) = &outcome {
+                        this.runs.add();
                         this.events.committed(recorded.notice.clone()).await;
                     }
                     if let Ok(mut in_flight) = this.in_flight.lock() {

@@ -17,6 +17,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     error::AppError,
     events::EventBus,
+    metrics::SyncRunCounter,
     shutdown::Shutdown,
     store::{Notice, runs::Recorded},
     sync::Syncer,
@@ -37,6 +38,8 @@ pub struct Service {
     /// Runs in flight in this process, by data source id: a second request
     /// for the same data source joins the first instead of starting a job.
     in_flight: Arc<Mutex<HashMap<String, SharedRun>>>,
+    /// Runs recorded, for `/metrics`.
+    runs: SyncRunCounter,
 }
 
 impl Service {
@@ -54,7 +57,18 @@ impl Service {
             syncer,
             shutdown,
             in_flight: Arc::new(Mutex::new(HashMap::new())),
+            runs: SyncRunCounter::default(),
         }
+    }
+
+    /// The pool writes go to.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Runs recorded by this process.
+    pub fn runs(&self) -> &SyncRunCounter {
+        &self.runs
     }
 
     /// The event bus subscribers listen on.

@@ -12,15 +12,57 @@ use anyhow::Context as _;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
-/// Counts SQL statements sent to the database; tests use it to prove batching.
+/// Counts SQL statements sent to the database, and which of them write;
+/// tests use it to prove batching and `/metrics` reports it.
 #[derive(Clone, Default, Debug)]
-pub struct StatementCounter(Arc<AtomicU64>);
+pub struct StatementCounter(Arc<Counts>);
+
+#[derive(Default, Debug)]
+struct Counts {
+    statements: AtomicU64,
+    writes: AtomicU64,
+}
 
 impl StatementCounter {
     /// Statements executed since start.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.statements.load(Ordering::Relaxed)
     }
+
+    /// Statements that changed rows (`INSERT`, `UPDATE`, `DELETE`) since start.
+    pub fn writes(&self) -> u64 {
+        self.0.writes.load(Ordering::Relaxed)
+    }
+
+    /// Counts every statement `db` runs.
+    fn watch(&self, db: &mut DatabaseConnection) {
+        let counts = self.0.clone();
+        db.set_metric_callback(move |info| {
+            counts.statements.fetch_add(1, Ordering::Relaxed);
+            if is_write(&info.statement.sql) {
+                counts.writes.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+}
+
+/// Whether a statement changes rows.
+fn is_write(sql: &str) -> bool {
+    let verb = sql.split_whitespace().next().unwrap_or_default();
+    ["INSERT", "UPDATE", "DELETE"]
+        .iter()
+        .any(|w| verb.eq_ignore_ascii_case(w))
+}
+
+/// The server's database pools. Writes go to `write`; reads that need not
+/// see their own transaction go to `read`. On PostgreSQL both are the same
+/// pool; on a SQLite file `read` is a pool of read-only connections beside
+/// the one writer, which WAL mode lets read while the writer writes.
+#[derive(Clone, Debug)]
+pub struct Pools {
+    pub write: DatabaseConnection,
+    pub read: DatabaseConnection,
+    pub statements: StatementCounter,
 }
 
 /// How long a request waits for a database connection before failing with
@@ -53,21 +95,21 @@ fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
-/// Opens the pool for `url` and applies pending migrations.
+/// Opens the pools for `url` and applies pending migrations.
 ///
 /// SQLite allows one writer at a time, and a transaction that reads before
 /// writing can fail outright when another connection commits in between.
-/// One connection, in WAL mode, serializes access instead, which is what a
-/// single-machine deployment wants; PostgreSQL gets a real pool.
-pub async fn connect(
-    url: &str,
-    max_connections: u32,
-) -> anyhow::Result<(DatabaseConnection, StatementCounter)> {
+/// One writing connection, in WAL mode, serializes writes instead, and up
+/// to `max_connections` read-only connections read beside it; PostgreSQL
+/// gets one pool of `max_connections` for both.
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Pools> {
+    let statements = StatementCounter::default();
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false).acquire_timeout(ACQUIRE_TIMEOUT);
+    let file = is_sqlite(url).then(|| sqlite_file(url)).flatten();
     if is_sqlite(url) {
-        if let Some(file) = sqlite_file(url) {
-            create_private_file(&file)?;
+        if let Some(file) = &file {
+            create_private_file(file)?;
         }
         options
             .max_connections(1)
@@ -80,18 +122,44 @@ pub async fn connect(
     } else {
         options.max_connections(max_connections.max(1));
     }
-    let mut db = Database::connect(options)
-        .await
-        .with_context(|| format!("connecting to the database at {}", redact(url)))?;
-    let counter = StatementCounter::default();
-    let inner = counter.0.clone();
-    db.set_metric_callback(move |_| {
-        inner.fetch_add(1, Ordering::Relaxed);
-    });
-    Migrator::up(&db, None)
+    let mut write = open(options, url).await?;
+    statements.watch(&mut write);
+    Migrator::up(&write, None)
         .await
         .context("applying database migrations")?;
-    Ok((db, counter))
+    let read = match file {
+        // Readers open after the writer has created the file, switched it
+        // to WAL and migrated it; they never write.
+        Some(_) => {
+            let mut options = ConnectOptions::new(url.to_owned());
+            options
+                .sqlx_logging(false)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .max_connections(max_connections.max(1))
+                .min_connections(1)
+                .map_sqlx_sqlite_opts(|o| {
+                    o.read_only(true)
+                        .busy_timeout(Duration::from_secs(10))
+                        .foreign_keys(true)
+                });
+            let mut read = open(options, url).await?;
+            statements.watch(&mut read);
+            read
+        }
+        // PostgreSQL, or SQLite in memory, which another connection could not see.
+        None => write.clone(),
+    };
+    Ok(Pools {
+        write,
+        read,
+        statements,
+    })
+}
+
+async fn open(options: ConnectOptions, url: &str) -> anyhow::Result<DatabaseConnection> {
+    Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to the database at {}", redact(url)))
 }
 
 /// Whether the database is reachable and every migration is applied.
@@ -146,6 +214,16 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(sqlite_file("sqlite::memory:"), None);
+    }
+
+    #[test]
+    fn writes_are_told_from_reads() {
+        assert!(is_write("INSERT INTO x VALUES (1)"));
+        assert!(is_write("  update x SET a = 1"));
+        assert!(is_write("DELETE FROM x"));
+        assert!(!is_write("SELECT pg_notify($1, $2)"));
+        assert!(!is_write("SELECT * FROM updates"));
+        assert!(!is_write(""));
     }
 
     #[test]

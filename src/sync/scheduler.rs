@@ -1,6 +1,8 @@
-//! The scheduler: every tick it claims the data sources that are due and
-//! runs them, at most `concurrency` at once overall and `per_connection` at
-//! once per BigQuery connection.
+//! The scheduler: every tick, and whenever a run ends and frees a slot, it
+//! claims the data sources that are due and runs them, at most
+//! `concurrency` at once overall and `per_connection` at once per BigQuery
+//! connection. Claiming again as soon as a slot frees keeps every slot busy
+//! through a backlog, instead of leaving it idle until the next tick.
 //!
 //! The loop only knows [`Work`]: something that claims due jobs and runs
 //! one. Production work is [`crate::service::DataSourceWork`] (claims in the
@@ -15,7 +17,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::{error::AppError, shutdown::Shutdown};
 
@@ -50,6 +52,8 @@ pub struct Scheduler<W: Work> {
     settings: SchedulerSettings,
     global: Arc<Semaphore>,
     per_connection: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Signalled when a run ends, so the loop claims again at once.
+    freed: Arc<Notify>,
     /// Tracks running jobs and says when to stop claiming.
     shutdown: Shutdown,
 }
@@ -62,6 +66,7 @@ impl<W: Work> Scheduler<W> {
             work: Arc::new(work),
             settings,
             per_connection: Mutex::new(HashMap::new()),
+            freed: Arc::new(Notify::new()),
             shutdown,
         })
     }
@@ -92,19 +97,21 @@ impl<W: Work> Scheduler<W> {
             };
             let per_connection = self.connection_limit(&W::connection_of(&job));
             let work = self.work.clone();
+            let freed = self.freed.clone();
             started += 1;
             self.shutdown.spawn(async move {
-                let _slot = slot;
-                let Ok(_connection_slot) = per_connection.acquire_owned().await else {
-                    return;
-                };
-                work.run(job).await;
+                if let Ok(_connection_slot) = per_connection.acquire_owned().await {
+                    work.run(job).await;
+                }
+                drop(slot);
+                freed.notify_one();
             });
         }
         Ok(started)
     }
 
-    /// Ticks until shutdown starts. Jobs already running go on; the
+    /// Ticks, and claims again whenever a run ends, until shutdown starts.
+    /// Jobs already running go on; the
     /// server's drain bounds them (a run cut off leaves a lease that lapses
     /// by itself).
     pub async fn run(self: Arc<Self>) {
@@ -112,12 +119,12 @@ impl<W: Work> Scheduler<W> {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticker.tick() => {
-                    if let Err(err) = self.tick().await {
-                        tracing::error!(error = ?err, "scheduler tick failed");
-                    }
-                }
+                _ = ticker.tick() => {}
+                () = self.freed.notified() => {}
                 () = self.shutdown.started() => break,
+            }
+            if let Err(err) = self.tick().await {
+                tracing::error!(error = ?err, "scheduler tick failed");
             }
         }
     }
@@ -225,6 +232,24 @@ mod tests {
             .map(|(b, _, _)| *b)
             .collect();
         assert_eq!(starts, vec![S(0), S(3), S(10)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_freed_between_ticks_starts_the_next_due_job_at_once() {
+        let jobs = (0..5)
+            .map(|_| (S(0), "a", Duration::from_millis(100)))
+            .collect();
+        let fake = Arc::new(FakeWork::new(jobs));
+        let shutdown = Shutdown::new();
+        let scheduler = Scheduler::new(fake.clone(), settings(1, 1), shutdown.clone());
+        let loop_task = tokio::spawn(scheduler.run());
+        tokio::time::sleep(S(3)).await;
+        shutdown.trigger();
+        loop_task.await.unwrap();
+        let log = fake.log.lock().unwrap().clone();
+        let starts: Vec<Duration> = log.iter().map(|(b, _, _)| *b).collect();
+        let ms = Duration::from_millis;
+        assert_eq!(starts, vec![ms(0), ms(100), ms(200), ms(300), ms(400)]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,6 +3,7 @@
 //! graphql-transport-ws protocol.
 
 use std::{
+    borrow::Cow,
     collections::{HashMap, HashSet},
     net::IpAddr,
     sync::{Arc, Mutex},
@@ -33,6 +34,15 @@ pub enum Verdict {
     Reply(Vec<String>),
     /// Close the connection.
     Close(u16, String),
+}
+
+/// The envelope of a message to the client: its type and operation id.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
 }
 
 /// Per-connection protocol state checked before async-graphql sees a message.
@@ -124,21 +134,21 @@ impl Guard {
     /// document did not validate, was too complex, the caller may not run
     /// it) is an `error` message, as the protocols define, not a `next`.
     pub fn outgoing(&mut self, text: String) -> Option<String> {
-        let Ok(message) = serde_json::from_str::<Value>(&text) else {
+        // Only the envelope is read: most messages are results of
+        // subscriptions already answered, and pass as they are.
+        let Ok(head) = serde_json::from_str::<Head<'_>>(&text) else {
             return Some(text);
         };
-        let kind = message
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let Some(id) = message.get("id").and_then(Value::as_str).map(str::to_owned) else {
+        let Some(id) = head.id.map(Cow::into_owned) else {
             return Some(text);
         };
+        let kind = head.kind.as_ref();
         let result = if self.legacy { "data" } else { "next" };
         if kind == "complete" && self.refused.remove(&id) {
             return None;
         }
         if kind == result && !self.answered.contains(&id) {
+            let message = serde_json::from_str::<Value>(&text).unwrap_or_default();
             let payload = message.get("payload");
             let no_data = payload
                 .and_then(|p| p.get("data"))
@@ -151,7 +161,8 @@ impl Guard {
                 self.refused.insert(id.clone());
                 return Some(json!({ "id": id, "type": "error", "payload": errors }).to_string());
             }
-            self.answered.insert(id.clone());
+            self.answered.insert(id);
+            return Some(text);
         }
         if matches!(kind, "complete" | "error") {
             self.active.remove(&id);

@@ -17,6 +17,7 @@
 //! drains: a message async-graphql cannot take yet is held, and reading
 //! pauses, while the loop keeps driving async-graphql until it can.
 
+mod feeds;
 mod guard;
 mod operations;
 
@@ -36,6 +37,7 @@ use crate::{
     shutdown::Shutdown,
 };
 
+pub use feeds::Feeds;
 pub use guard::PendingByAddress;
 use guard::{Guard, Verdict, authorization, close};
 use operations::Operations;
@@ -44,7 +46,8 @@ use operations::Operations;
 #[derive(Clone)]
 pub struct WsContext {
     pub schema: AppSchema,
-    pub db: DatabaseConnection,
+    /// Reads of the connection's operations.
+    pub reads: DatabaseConnection,
     pub auth: Authenticator,
     pub settings: WsSettings,
     /// Every operation is measured like an HTTP request before it runs.
@@ -55,6 +58,8 @@ pub struct WsContext {
     pub pending: PendingByAddress,
     /// Closes every connection with a proper frame, and waits for them.
     pub shutdown: Shutdown,
+    /// Shared executions of subscriptions, across connections.
+    pub feeds: Feeds,
 }
 
 /// WebSocket limits and timings.
@@ -147,6 +152,12 @@ pub async fn serve(
     let (mut sink, mut source) = socket.split();
     let mut guard = Guard::new(protocol, settings.max_subscriptions);
 
+    // Made once: a fresh wait on the shutdown signal at every turn of the
+    // loops below would register and deregister with it each time, which
+    // adds up with thousands of sockets woken by one event.
+    let stopping = shutdown.started();
+    tokio::pin!(stopping);
+
     // 1. connection_init, in time, with a valid token.
     let deadline = tokio::time::sleep(settings.init_timeout);
     tokio::pin!(deadline);
@@ -157,7 +168,7 @@ pub async fn serve(
                 let _ = sink.send(close_frame(close::INIT_TIMEOUT, "Connection initialisation timeout")).await;
                 return;
             }
-            () = shutdown.started() => {
+            () = &mut stopping => {
                 let _ = sink.send(close_frame(close::GOING_AWAY, "server shutting down")).await;
                 return;
             }
@@ -213,7 +224,9 @@ pub async fn serve(
             return;
         }
     };
-    drop(pending);
+    // What only the start needed is freed now rather than held for the
+    // life of the socket: thousands of idle sockets add it up.
+    drop((pending, init_message, header));
 
     // 2. Hand the acknowledged connection to async-graphql; each operation
     //    gets its own instant and loaders (fresh data on a long-lived socket).
@@ -222,10 +235,12 @@ pub async fn serve(
     data.insert(RequestAuth::Ok(Box::new(principal)));
     let operations = Operations {
         schema: state.schema.clone(),
-        db: state.db.clone(),
+        reads: state.reads.clone(),
         org_id,
         admission: state.admission.clone(),
+        feeds: state.feeds.clone(),
     };
+    drop(state);
     let (to_graphql, from_client) = mpsc::channel::<String>(64);
     let mut graphql = async_graphql::http::WebSocket::new(
         operations,
@@ -246,7 +261,7 @@ pub async fn serve(
     let mut held: Option<String> = None;
     loop {
         tokio::select! {
-            () = shutdown.started() => {
+            () = &mut stopping => {
                 let _ = sink.send(close_frame(close::GOING_AWAY, "server shutting down")).await;
                 return;
             }

@@ -4,6 +4,7 @@
 
 mod auth;
 mod batching;
+mod caching;
 mod check_in;
 mod connections;
 mod data_sources;

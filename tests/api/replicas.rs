@@ -380,3 +380,58 @@ async fn a_subscriber_misses_nothing_and_sees_nothing_twice_while_the_listener_i
         "every check-in exactly once"
     );
 }
+
+#[tokio::test]
+async fn an_organization_change_on_one_replica_is_seen_on_another_within_the_cache_time() {
+    let Some(app) = primary(|_| {}).await else {
+        return;
+    };
+    let other = replica(&app, &[("AUTH_CACHE_TTL", "1s".to_owned())]).await;
+    let admin = Caller::admin(&unique_org("o"));
+    let token = app.token(&admin);
+    let name_on = |address: String| {
+        let client = app.client.clone();
+        let token = token.clone();
+        async move {
+            let body: serde_json::Value = client
+                .post(format!("{address}/graphql"))
+                .bearer_auth(&token)
+                .json(&json!({ "query": "{ organization { name } }" }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["data"]["organization"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let before = name_on(other.address.clone()).await;
+    app.data(
+        &admin,
+        "mutation { updateOrganization(input: { name: \"Renamed\" }) { name } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        name_on(app.address.clone()).await,
+        "Renamed",
+        "at once here"
+    );
+    let changed = std::time::Instant::now();
+    loop {
+        let seen = name_on(other.address.clone()).await;
+        if seen == "Renamed" {
+            break;
+        }
+        assert_eq!(seen, before);
+        assert!(
+            changed.elapsed() < Duration::from_secs(10),
+            "the other replica kept the old organization for 10 s with a 1 s cache"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -352,3 +352,80 @@ async fn sigterm_closes_websockets_with_a_close_frame_and_exits_zero() {
         .unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+/// A counter from `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+}
+
+#[tokio::test]
+async fn subscribers_asking_the_same_in_one_organization_share_one_execution() {
+    let app = spawn_app().await;
+    let admin = Caller::admin(&unique_org("o"));
+    let other = Caller::admin(&unique_org("p"));
+    let (_, _, kr) = tree(&app, &admin).await;
+    let (_, _, other_kr) = tree(&app, &other).await;
+    let everything = "subscription { progressChanged { keyResultId value } }";
+    let mut same = Vec::new();
+    for caller in [
+        admin.clone(),
+        Caller::member(&admin.org, "ann"),
+        Caller::member(&admin.org, "bob"),
+    ] {
+        let mut ws = WsClient::connected(&app.address, &app.token(&caller), false).await;
+        ws.subscribe("s", everything, json!({})).await;
+        same.push(ws);
+    }
+    let mut legacy = WsClient::connected(&app.address, &app.token(&admin), true).await;
+    legacy.subscribe("s", everything, json!({})).await;
+    let mut elsewhere = WsClient::connected(&app.address, &app.token(&other), false).await;
+    elsewhere.subscribe("s", everything, json!({})).await;
+    let mut filtered = WsClient::connected(&app.address, &app.token(&admin), false).await;
+    filtered
+        .subscribe(
+            "s",
+            "subscription($k: ID) { progressChanged(keyResultId: $k) { keyResultId value } }",
+            json!({ "k": kr }),
+        )
+        .await;
+    app.wait_for_subscribers(6).await;
+    assert_eq!(metric(&app, "okr_pulse_subscriptions").await, 6);
+    assert_eq!(
+        metric(&app, "okr_pulse_subscription_executions").await,
+        3,
+        "one for the organization's four alike, one for the other organization, one for the filter"
+    );
+
+    app.check_in(&admin, &kr, 70.0).await;
+    for ws in same.iter_mut().chain([&mut legacy, &mut filtered]) {
+        let event = ws.next_event("s", WAIT).await;
+        assert_eq!(event["progressChanged"]["keyResultId"], kr.as_str());
+        assert_eq!(event["progressChanged"]["value"], 70.0);
+    }
+    // The other organization's subscriber sees its own change first, never ours.
+    app.check_in(&other, &other_kr, 10.0).await;
+    let event = elsewhere.next_event("s", WAIT).await;
+    assert_eq!(event["progressChanged"]["keyResultId"], other_kr.as_str());
+
+    drop((same, legacy, elsewhere, filtered));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while metric(&app, "okr_pulse_subscription_executions").await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "executions outlived their subscribers"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.events.subscriber_count(), 0);
+}

@@ -10,7 +10,7 @@ use entity::{enums::Role, organization, user};
 
 pub use data_sources::{BigQuerySetup, Connection, ConnectionTest, DataSource, DataSourcePreview};
 pub use events::{ProgressEvent, SyncEvent};
-pub use okrs::{KeyResult, Objective, ProgressPoint};
+pub use okrs::{HISTORY_DEFAULT_LIMIT, KeyResult, Objective, ProgressPoint, history_window};
 
 /// A person in the organization.
 #[derive(SimpleObject)]

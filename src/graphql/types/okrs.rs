@@ -1,6 +1,8 @@
 //! The OKR tree's output types. They wrap database rows but expose only API
 //! fields, computing expected progress and status for the request's instant.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{
@@ -14,7 +16,7 @@ use crate::{
         progress::{Period, evaluate_objective},
     },
     error::AppError,
-    store::{history, key_results::measure_of, objectives::period_of},
+    store::{history::Window, key_results::measure_of, objectives::period_of},
 };
 
 use super::{DataSource, User};
@@ -24,49 +26,111 @@ use crate::graphql::list_limit;
 const MAX_HISTORY: u64 = 10_000;
 use crate::graphql::RequestContext;
 
+/// The points of one node's `history` field, through the request's loader
+/// so that a whole tree's histories cost one statement per kind of node.
+async fn history_of(
+    ctx: &Context<'_>,
+    node: Node,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    limit: i32,
+) -> Result<Vec<ProgressPoint>> {
+    let window = history_window(from, to, limit)?;
+    let points = ctx
+        .loaders()?
+        .histories
+        .load_one((node, window))
+        .await
+        .map_err(AppError::from)?;
+    Ok(points
+        .map(|points| ProgressPoint::all_of(&points))
+        .unwrap_or_default())
+}
+
+/// The window a `history` field's arguments ask for.
+pub fn history_window(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    limit: i32,
+) -> Result<Window, AppError> {
+    Ok(Window {
+        from,
+        to,
+        limit: list_limit("limit", limit, MAX_HISTORY)?,
+    })
+}
+
+/// The default of a `history` field's `limit` (the `default` attributes
+/// below say the same).
+pub const HISTORY_DEFAULT_LIMIT: i32 = 1000;
+
 /// One moment of an objective's or key result's history.
+///
+/// It shares the list it came from, so that a tree's thousands of points
+/// are read once and never copied on their way into the response.
+#[derive(Clone)]
 pub struct ProgressPoint {
-    pub model: progress_point::Model,
+    points: Arc<[progress_point::Model]>,
+    index: usize,
 }
 
 #[Object]
 impl ProgressPoint {
     async fn id(&self) -> ID {
-        self.model.id.to_string().into()
+        self.model().id.to_string().into()
     }
     async fn objective_id(&self) -> Option<ID> {
-        self.model.objective_id.clone().map(ID)
+        self.model().objective_id.clone().map(ID)
     }
     async fn key_result_id(&self) -> Option<ID> {
-        self.model.key_result_id.clone().map(ID)
+        self.model().key_result_id.clone().map(ID)
     }
     async fn at(&self) -> DateTime<Utc> {
-        self.model.at
+        self.model().at
     }
     async fn value(&self) -> Option<f64> {
-        self.model.value
+        self.model().value
     }
     /// Progress in percent, not clamped.
     async fn progress(&self) -> Option<f64> {
-        self.model.progress
+        self.model().progress
     }
     async fn expected_progress(&self) -> f64 {
-        self.model.expected_progress
+        self.model().expected_progress
     }
     async fn status(&self) -> Status {
-        self.model.status
+        self.model().status
     }
     async fn source(&self) -> ProgressSource {
-        self.model.source
+        self.model().source
     }
     async fn note(&self) -> Option<&str> {
-        self.model.note.as_deref()
+        self.model().note.as_deref()
+    }
+}
+
+impl ProgressPoint {
+    /// Every point of a shared list, in order.
+    pub fn all_of(points: &Arc<[progress_point::Model]>) -> Vec<ProgressPoint> {
+        (0..points.len())
+            .map(|index| ProgressPoint {
+                points: points.clone(),
+                index,
+            })
+            .collect()
+    }
+
+    fn model(&self) -> &progress_point::Model {
+        &self.points[self.index]
     }
 }
 
 impl From<progress_point::Model> for ProgressPoint {
     fn from(model: progress_point::Model) -> Self {
-        ProgressPoint { model }
+        ProgressPoint {
+            points: Arc::from([model]),
+            index: 0,
+        }
     }
 }
 
@@ -153,8 +217,9 @@ impl Objective {
             .await
             .map_err(AppError::from)?;
         Ok(children
-            .unwrap_or_default()
-            .into_iter()
+            .iter()
+            .flat_map(|c| c.iter())
+            .cloned()
             .map(Objective)
             .collect())
     }
@@ -168,8 +233,9 @@ impl Objective {
             .map_err(AppError::from)?;
         let period = period_of(&self.0);
         Ok(krs
-            .unwrap_or_default()
-            .into_iter()
+            .iter()
+            .flat_map(|k| k.iter())
+            .cloned()
             .map(|model| KeyResult { model, period })
             .collect())
     }
@@ -181,7 +247,7 @@ impl Objective {
             .load_one(Node::Objective(self.0.id.clone()))
             .await
             .map_err(AppError::from)?;
-        Ok(point.flatten().map(ProgressPoint::from))
+        Ok(point.flatten())
     }
     /// The BigQuery query that feeds this objective (DATA_SOURCE mode).
     async fn data_source(&self, ctx: &Context<'_>) -> Result<Option<DataSource>> {
@@ -196,11 +262,7 @@ impl Objective {
         to: Option<DateTime<Utc>>,
         #[graphql(default = 1000)] limit: i32,
     ) -> Result<Vec<ProgressPoint>> {
-        let org_id = &ctx.principal()?.org.id;
-        let limit = list_limit("limit", limit, MAX_HISTORY)?;
-        let node = Node::Objective(self.0.id.clone());
-        let points = history::history(ctx.db(), org_id, &node, from, to, limit).await?;
-        Ok(points.into_iter().map(ProgressPoint::from).collect())
+        history_of(ctx, Node::Objective(self.0.id.clone()), from, to, limit).await
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -275,7 +337,7 @@ impl KeyResult {
             .load_one(Node::KeyResult(self.model.id.clone()))
             .await
             .map_err(AppError::from)?;
-        Ok(point.flatten().map(ProgressPoint::from))
+        Ok(point.flatten())
     }
     /// The BigQuery query that feeds this key result.
     async fn data_source(&self, ctx: &Context<'_>) -> Result<Option<DataSource>> {
@@ -290,11 +352,7 @@ impl KeyResult {
         to: Option<DateTime<Utc>>,
         #[graphql(default = 1000)] limit: i32,
     ) -> Result<Vec<ProgressPoint>> {
-        let org_id = &ctx.principal()?.org.id;
-        let limit = list_limit("limit", limit, MAX_HISTORY)?;
-        let node = Node::KeyResult(self.model.id.clone());
-        let points = history::history(ctx.db(), org_id, &node, from, to, limit).await?;
-        Ok(points.into_iter().map(ProgressPoint::from).collect())
+        history_of(ctx, Node::KeyResult(self.model.id.clone()), from, to, limit).await
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at

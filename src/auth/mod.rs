@@ -4,7 +4,9 @@
 //! user on first sight. HTTP requests and WebSocket connections both go
 //! through the one [`Authenticator`].
 
-use std::{fs, io::Write, path::Path};
+mod cache;
+
+use std::{fs, io::Write, path::Path, time::Duration};
 
 use anyhow::Context as _;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -19,6 +21,7 @@ use crate::{
     error::AppError,
     store::orgs::{self, Identity},
 };
+use cache::PrincipalCache;
 
 /// Longest organization slug accepted in a token.
 const MAX_SLUG_CHARS: usize = 64;
@@ -48,12 +51,23 @@ pub struct Claims {
 pub struct Authenticator {
     keys: TokenKeys,
     db: DatabaseConnection,
+    cache: PrincipalCache,
 }
 
 impl Authenticator {
-    /// An authenticator with these keys over this database.
-    pub fn new(keys: TokenKeys, db: DatabaseConnection) -> Self {
-        Authenticator { keys, db }
+    /// An authenticator with these keys over this database, reusing a
+    /// resolved caller for `cache_ttl`.
+    pub fn new(keys: TokenKeys, db: DatabaseConnection, cache_ttl: Duration) -> Self {
+        Authenticator {
+            keys,
+            db,
+            cache: PrincipalCache::new(cache_ttl),
+        }
+    }
+
+    /// Forgets the cached callers of an organization whose settings changed.
+    pub fn forget_org(&self, org_id: &str) {
+        self.cache.forget_org(org_id);
     }
 
     /// The keys tokens are signed with.
@@ -82,7 +96,14 @@ impl Authenticator {
             name: &claims.name,
             role,
         };
-        let principal = orgs::provision(&self.db, identity).await?;
+        let principal = match self.cache.get(&identity) {
+            Some(principal) => principal,
+            None => {
+                let principal = orgs::provision(&self.db, identity).await?;
+                self.cache.put(&identity, &principal);
+                principal
+            }
+        };
         Ok((principal, claims.exp))
     }
 }
