@@ -1,6 +1,7 @@
-//! Figures, printed, never asserted: `cargo bench --bench figures -- tree`
-//! (or `bigquery`, `replicas`; with no name, all). Each starts the server
-//! in this process like the integration tests do; add
+//! Figures of single paths, printed, never asserted:
+//! `cargo bench --bench figures -- bigquery` (or `replicas`; with no name,
+//! both). The performance goals are measured by `okr-bench` (bench/).
+//! Each starts the server in this process like the integration tests do; add
 //! `OKR_PULSE_TEST_DATABASE=postgres` for PostgreSQL (`replicas` needs it).
 
 #[allow(dead_code, unused_imports)]
@@ -10,8 +11,8 @@ mod helpers;
 use std::time::{Duration, Instant};
 
 use helpers::{
-    Caller, Emulator, ServerProcess, TREE, WsClient, objective_input, on_postgres, seed_tree,
-    spawn_app, spawn_app_with, unique_org,
+    Caller, Emulator, ServerProcess, WsClient, objective_input, on_postgres, spawn_app,
+    spawn_app_with, unique_org,
 };
 use serde_json::json;
 
@@ -19,36 +20,6 @@ use serde_json::json;
 fn summary(mut timings: Vec<Duration>) -> (Duration, Duration) {
     timings.sort();
     (timings[timings.len() / 2], timings[timings.len() - 1])
-}
-
-fn database() -> &'static str {
-    if on_postgres() {
-        "PostgreSQL"
-    } else {
-        "SQLite"
-    }
-}
-
-/// One tree query over 1,000 objectives and 2,000 key results: statements and time.
-async fn tree() {
-    let app = spawn_app().await;
-    let caller = Caller::admin(&unique_org("bench"));
-    seed_tree(&app, &caller, 1000).await;
-    let mut timings = Vec::new();
-    let mut statements = 0;
-    for _ in 0..10 {
-        let before = app.statements.get();
-        let started = Instant::now();
-        let data = app.data(&caller, TREE, json!({})).await;
-        timings.push(started.elapsed());
-        statements = app.statements.get() - before;
-        assert_eq!(data["objectives"].as_array().map(Vec::len), Some(1000));
-    }
-    let (median, worst) = summary(timings);
-    println!(
-        "tree query, 1000 objectives + 2000 key results ({}): {statements} SQL statements, median {median:?}, worst {worst:?}",
-        database()
-    );
 }
 
 /// One link (dry run + run + save) and one refresh against the emulator, 20 of each.
@@ -171,9 +142,6 @@ async fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let runs = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
-    if runs("tree") {
-        tree().await;
-    }
     if runs("bigquery") {
         bigquery().await;
     }

@@ -72,6 +72,10 @@ fn server_env() -> Vec<(&'static str, String)> {
         ("GRAPHQL_MAX_COMPLEXITY", "1000000000000".to_owned()),
         // At high concurrency one answer may take longer than the default 30 s.
         ("HTTP_REQUEST_TIMEOUT", "10m".to_owned()),
+        // One connection per client at the highest concurrency, as an
+        // operator expecting that many would size the pool: with fewer,
+        // queued requests wait beyond the pool's 5 s acquire timeout.
+        ("DATABASE_MAX_CONNECTIONS", "32".to_owned()),
     ]
 }
 

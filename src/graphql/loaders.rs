@@ -87,42 +87,29 @@ impl Loaders {
             .feed_many(rows.iter().map(|o| (o.id.clone(), o.clone())))
             .await;
         let nodes = || ids.iter().cloned().map(Node::Objective);
-        // The loads are independent of each other: they run at once, each
-        // on its own pooled connection, rather than one after another.
-        let owners = async {
-            if selection.field("owner").exists() {
-                let owners: std::collections::HashSet<String> =
-                    rows.iter().map(|o| o.owner_id.clone()).collect();
-                self.users.load_many(owners).await?;
-            }
-            Ok::<_, LoadError>(())
-        };
-        let children = async {
-            if selection.field("children").exists() {
-                self.children.load_many(ids.iter().cloned()).await?;
-            }
-            Ok(())
-        };
-        let latest = async {
-            if selection.field("latestPoint").exists() {
-                self.latest_points.load_many(nodes()).await?;
-            }
-            Ok(())
-        };
-        let sources = async {
-            if selection.field("dataSource").exists() {
-                self.data_sources.load_many(nodes()).await?;
-            }
-            Ok(())
-        };
-        let histories = self.prime_histories(selection, nodes());
-        let key_results = self.prime_key_results(selection, &ids);
-        futures::try_join!(owners, children, latest, sources, histories, key_results)?;
-        Ok(())
+        // One load after another: a request holds at most one pooled
+        // connection at a time, so many concurrent trees queue fairly for
+        // the pool instead of each taking several connections at once.
+        if selection.field("owner").exists() {
+            let owners: std::collections::HashSet<String> =
+                rows.iter().map(|o| o.owner_id.clone()).collect();
+            self.users.load_many(owners).await?;
+        }
+        if selection.field("children").exists() {
+            self.children.load_many(ids.iter().cloned()).await?;
+        }
+        if selection.field("latestPoint").exists() {
+            self.latest_points.load_many(nodes()).await?;
+        }
+        if selection.field("dataSource").exists() {
+            self.data_sources.load_many(nodes()).await?;
+        }
+        self.prime_histories(selection, nodes()).await?;
+        self.prime_key_results(selection, &ids).await
     }
 
-    /// Loads the key results of these objectives and, at once, what the
-    /// query selects below them.
+    /// Loads the key results of these objectives and what the query
+    /// selects below them.
     async fn prime_key_results(
         &self,
         selection: &async_graphql::Lookahead<'_>,
@@ -141,21 +128,13 @@ impl Loaders {
                 .flat_map(|list| list.iter())
                 .map(|kr| Node::KeyResult(kr.id.clone()))
         };
-        let latest = async {
-            if key_results.field("latestPoint").exists() {
-                self.latest_points.load_many(nodes()).await?;
-            }
-            Ok::<_, LoadError>(())
-        };
-        let sources = async {
-            if key_results.field("dataSource").exists() {
-                self.data_sources.load_many(nodes()).await?;
-            }
-            Ok(())
-        };
-        let histories = self.prime_histories(&key_results, nodes());
-        futures::try_join!(latest, sources, histories)?;
-        Ok(())
+        if key_results.field("latestPoint").exists() {
+            self.latest_points.load_many(nodes()).await?;
+        }
+        if key_results.field("dataSource").exists() {
+            self.data_sources.load_many(nodes()).await?;
+        }
+        self.prime_histories(&key_results, nodes()).await
     }
 
     /// Loads the histories the `history` fields below `selection` ask for
