@@ -104,9 +104,8 @@ fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
 /// gets one pool of `max_connections` for both.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Pools> {
     let statements = StatementCounter::default();
-    let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).acquire_timeout(ACQUIRE_TIMEOUT);
-    let file = is_sqlite(url).then(|| sqlite_file(url)).flatten();
+    let mut options = base_options(url);
+    let file = sqlite_file(url);
     if is_sqlite(url) {
         if let Some(file) = &file {
             create_private_file(file)?;
@@ -131,10 +130,8 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Pools> {
         // Readers open after the writer has created the file, switched it
         // to WAL and migrated it; they never write.
         Some(_) => {
-            let mut options = ConnectOptions::new(url.to_owned());
+            let mut options = base_options(url);
             options
-                .sqlx_logging(false)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .max_connections(max_connections.max(1))
                 .min_connections(1)
                 .map_sqlx_sqlite_opts(|o| {
@@ -154,6 +151,14 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Pools> {
         read,
         statements,
     })
+}
+
+/// What every pool shares: no per-statement log lines, and a bounded
+/// wait for a connection.
+fn base_options(url: &str) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false).acquire_timeout(ACQUIRE_TIMEOUT);
+    options
 }
 
 async fn open(options: ConnectOptions, url: &str) -> anyhow::Result<DatabaseConnection> {
