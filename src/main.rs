@@ -19,8 +19,27 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub static MALLOC_CONF: &[u8; 60] =
     b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// SQLite counts every allocation it makes under one process-wide lock.
+/// Reading a row copies each of its values out on the connection's thread,
+/// and the request's task frees them on another, so big reads contend for
+/// that lock on every column. The server never reads those counts, so
+/// they are turned off before the first connection opens.
+fn sqlite_without_allocation_counts() {
+    // SAFETY: sqlite3_config must not run while any other thread uses
+    // SQLite; it runs first thing in `main`, before any thread that could.
+    let rc = unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS, 0) };
+    debug_assert_eq!(rc, libsqlite3_sys::SQLITE_OK);
+}
+
+fn main() -> anyhow::Result<()> {
+    sqlite_without_allocation_counts();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let config = Config::parse();
     telemetry::init(config.server.log_format);
     match &config.command {

@@ -169,7 +169,14 @@ async fn measure(server: &Server, args: &HttpArgs) -> anyhow::Result<Report> {
             Unit::Number,
             per_request,
         )
-        .goal(Goal::at_most("0 once warm", 0.0, per_request)),
+        // A warm caller costs no statement; the cache refreshes each
+        // caller once per AUTH_CACHE_TTL (5 s), whatever the request rate,
+        // and a run that outlasts the time to live counts that refresh.
+        .goal(Goal::at_most(
+            "none per request (≤ 0.01: one refresh per time to live)",
+            0.01,
+            per_request,
+        )),
     );
     report.note("baseline of the `me` rows: the anonymous `{ __typename }` run of the same server (the GraphQL stack without auth)");
     Ok(report)

@@ -331,8 +331,9 @@ impl Counts {
     }
 }
 
-/// SQL statements of one tree request, over all objectives and over a
-/// tenth of them: equal when no list costs a statement per item.
+/// SQL statements of one tree request, over all objectives and over the
+/// first tenth of them: no more for all when no list costs a statement
+/// per item.
 async fn statements(
     server: &Server,
     gql: &Gql,
@@ -366,9 +367,12 @@ async fn statements(
             all,
         )
         .baseline(Some(Baseline::STATEMENTS))
+        // The first tenth is a page of the organization, read by its
+        // listed ids; the whole tree takes its children from the
+        // objectives it read, one statement fewer.
         .goal(Goal::judged(
-            format!("constant (= at {small})"),
-            all.zip(tenth).map(|(a, b)| a == b),
+            format!("constant (≤ at {small})"),
+            all.zip(tenth).map(|(a, b)| a <= b),
         )),
     );
     report.push(Figure::new(

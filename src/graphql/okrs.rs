@@ -51,9 +51,22 @@ impl OkrQuery {
             offset: u64::try_from(offset)
                 .map_err(|_| AppError::bad_input("offset", "offset must not be negative."))?,
         };
-        let rows = objectives::list(ctx.db(), &principal.org.id, filter).await?;
+        // Unfiltered, from the first, and nothing past the limit (one row
+        // more is read to tell): the page is the whole organization.
+        let unfiltered = !filter.roots_only
+            && filter.period_from.is_none()
+            && filter.period_to.is_none()
+            && filter.offset == 0;
+        let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+        let one_more = ObjectiveFilter {
+            limit: filter.limit + 1,
+            ..filter
+        };
+        let mut rows = objectives::list(ctx.db(), &principal.org.id, one_more).await?;
+        let whole = unfiltered && rows.len() <= limit;
+        rows.truncate(limit);
         ctx.loaders()?
-            .prime_objectives(&ctx.look_ahead(), &rows)
+            .prime_objectives(&ctx.look_ahead(), &rows, whole)
             .await
             .map_err(AppError::from)?;
         Ok(rows.into_iter().map(Objective).collect())

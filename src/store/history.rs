@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use entity::progress_point;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QueryResult,
     QuerySelect,
     sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, WindowStatement},
 };
@@ -20,10 +20,28 @@ pub struct Window {
     pub limit: u64,
 }
 
-/// The history of many nodes in one window: one statement per kind of node
-/// whatever their number, each node's points oldest first and at most
-/// `window.limit` of them (numbered per node by the database, so a node
-/// with a long history costs no more than its limit).
+impl Window {
+    /// Whether the window covers all time.
+    pub fn is_unbounded(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
+
+    /// Whether `len` points read in this window are all the points in it,
+    /// rather than the first `limit` of more.
+    pub fn holds_all(&self, len: usize) -> bool {
+        (len as u64) < self.limit
+    }
+}
+
+/// The history of many nodes in one window: a constant number of
+/// statements per kind of node whatever their number, each node's points
+/// oldest first and at most `window.limit` of them.
+///
+/// Most nodes hold fewer points than the limit, and for them a plain read
+/// in index order is the cheapest there is. A first statement, answered
+/// from the `(node, at)` index alone, finds the nodes with more; only those
+/// are numbered by the database, so that a node with a long history costs
+/// no more than its limit.
 pub async fn histories(
     db: &impl ConnectionTrait,
     org_id: &str,
@@ -32,50 +50,220 @@ pub async fn histories(
 ) -> Result<Vec<progress_point::Model>, sea_orm::DbErr> {
     use progress_point::Column as C;
     let (objective_ids, key_result_ids) = split(nodes);
-    let rank = Alias::new("rank_in_node");
     let mut points = Vec::new();
     for (column, ids) in [
         (C::ObjectiveId, objective_ids),
         (C::KeyResultId, key_result_ids),
     ] {
-        if ids.is_empty() {
-            continue;
+        if !ids.is_empty() {
+            points.extend(of_kind(db, org_id, column, Some(ids), window).await?);
         }
-        let mut ranked = Query::select();
-        ranked
-            .column(Asterisk)
-            .expr_window_as(
-                Expr::cust("ROW_NUMBER()"),
-                WindowStatement::partition_by(column)
-                    .order_by(C::At, Order::Asc)
-                    .order_by(C::Id, Order::Asc)
-                    .to_owned(),
-                rank.clone(),
-            )
+    }
+    Ok(ordered(points))
+}
+
+/// The history of every objective (or every key result) of the
+/// organization in one window, as [`histories`] gives it for listed nodes.
+/// A whole tree is read this way, without sending its thousands of ids.
+pub async fn histories_of_org(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    objectives: bool,
+    window: Window,
+) -> Result<Vec<progress_point::Model>, sea_orm::DbErr> {
+    use progress_point::Column as C;
+    let column = if objectives {
+        C::ObjectiveId
+    } else {
+        C::KeyResultId
+    };
+    Ok(ordered(of_kind(db, org_id, column, None, window).await?))
+}
+
+/// The points of the nodes `ids` lists (every node of the organization
+/// with points under `column` when `None`), at most `window.limit` each.
+async fn of_kind(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    column: progress_point::Column,
+    ids: Option<Vec<String>>,
+    window: Window,
+) -> Result<Vec<progress_point::Model>, sea_orm::DbErr> {
+    use progress_point::Column as C;
+    let long = longer_than_limit(db, org_id, column, ids.as_deref(), window).await?;
+    // The nodes within their limit, read plainly.
+    let plain = match ids {
+        Some(ids) => {
+            let short: Vec<String> = ids.into_iter().filter(|id| !long.contains(id)).collect();
+            (!short.is_empty()).then(|| within(column, Some(short), window))
+        }
+        None => {
+            let mut query = within(column, None, window);
+            if !long.is_empty() {
+                query.and_where(column.is_not_in(long.iter().cloned()));
+            }
+            Some(query)
+        }
+    };
+    let mut points = Vec::new();
+    if let Some(mut plain) = plain {
+        let query = plain
+            .columns(POINT_COLUMNS)
             .from(progress_point::Entity)
             .and_where(C::OrgId.eq(org_id))
-            .and_where(column.is_in(ids));
-        if let Some(from) = window.from {
-            ranked.and_where(C::At.gte(from));
-        }
-        if let Some(to) = window.to {
-            ranked.and_where(C::At.lte(to));
-        }
-        let query = Query::select()
-            .column(Asterisk)
-            .from_subquery(ranked, Alias::new("ranked"))
-            .and_where(Expr::col(rank.clone()).lte(i64::try_from(window.limit).unwrap_or(i64::MAX)))
-            .order_by(C::At, Order::Asc)
-            .order_by(C::Id, Order::Asc)
             .to_owned();
-        let statement = db.get_database_backend().build(&query);
-        points.extend(
-            progress_point::Model::find_by_statement(statement)
-                .all(db)
-                .await?,
-        );
+        points = read(db, org_id, &query).await?;
+    }
+    if !long.is_empty() {
+        points.extend(first_points(db, org_id, column, long.into_iter().collect(), window).await?);
     }
     Ok(points)
+}
+
+/// Points in node order, each node's oldest first. Ordered here rather
+/// than by the database, which would sort every column of every point (on
+/// disk, for a big tree on PostgreSQL).
+fn ordered(mut points: Vec<progress_point::Model>) -> Vec<progress_point::Model> {
+    points.sort_unstable_by(|a, b| {
+        (&a.objective_id, &a.key_result_id, a.at, a.id).cmp(&(
+            &b.objective_id,
+            &b.key_result_id,
+            b.at,
+            b.id,
+        ))
+    });
+    points
+}
+
+/// The columns a history read selects, in the order [`point_of`] reads
+/// them: every one but the organization's, which the caller knows.
+const POINT_COLUMNS: [progress_point::Column; 10] = {
+    use progress_point::Column as C;
+    [
+        C::Id,
+        C::ObjectiveId,
+        C::KeyResultId,
+        C::At,
+        C::Value,
+        C::Progress,
+        C::ExpectedProgress,
+        C::Status,
+        C::Source,
+        C::Note,
+    ]
+};
+
+/// A point from a row that starts with [`POINT_COLUMNS`], read by
+/// position.
+fn point_of(row: &QueryResult, org_id: &str) -> Result<progress_point::Model, sea_orm::DbErr> {
+    Ok(progress_point::Model {
+        id: row.try_get_by_index(0)?,
+        org_id: org_id.to_owned(),
+        objective_id: row.try_get_by_index(1)?,
+        key_result_id: row.try_get_by_index(2)?,
+        at: row.try_get_by_index(3)?,
+        value: row.try_get_by_index(4)?,
+        progress: row.try_get_by_index(5)?,
+        expected_progress: row.try_get_by_index(6)?,
+        status: row.try_get_by_index(7)?,
+        source: row.try_get_by_index(8)?,
+        note: row.try_get_by_index(9)?,
+    })
+}
+
+/// A query's conditions for the points of these nodes (of every node with
+/// points under `column` when `None`) within the window.
+fn within(
+    column: progress_point::Column,
+    ids: Option<Vec<String>>,
+    window: Window,
+) -> sea_orm::sea_query::SelectStatement {
+    use progress_point::Column as C;
+    let mut query = Query::select();
+    match ids {
+        Some(ids) => query.and_where(column.is_in(ids)),
+        None => query.and_where(column.is_not_null()),
+    };
+    if let Some(from) = window.from {
+        query.and_where(C::At.gte(from));
+    }
+    if let Some(to) = window.to {
+        query.and_where(C::At.lte(to));
+    }
+    query
+}
+
+/// The nodes with more points in the window than its limit. For listed
+/// nodes the count is answered from the `(node, at)` index alone: node ids
+/// are unique across organizations and the caller's come from its own, so
+/// it needs no organization condition (which the index lacks).
+async fn longer_than_limit(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    column: progress_point::Column,
+    ids: Option<&[String]>,
+    window: Window,
+) -> Result<std::collections::HashSet<String>, sea_orm::DbErr> {
+    let limit = i64::try_from(window.limit).unwrap_or(i64::MAX);
+    let mut query = within(column, ids.map(<[String]>::to_vec), window);
+    if ids.is_none() {
+        query.and_where(progress_point::Column::OrgId.eq(org_id));
+    }
+    let query = query
+        .column(column)
+        .from(progress_point::Entity)
+        .group_by_col(column)
+        .and_having(Expr::col(column).count().gt(limit))
+        .to_owned();
+    let rows = db.query_all(&query).await?;
+    rows.iter()
+        .map(|row| row.try_get_by_index::<String>(0))
+        .collect()
+}
+
+/// The first `window.limit` points of each of these nodes, numbered per
+/// node by the database.
+async fn first_points(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    column: progress_point::Column,
+    ids: Vec<String>,
+    window: Window,
+) -> Result<Vec<progress_point::Model>, sea_orm::DbErr> {
+    use progress_point::Column as C;
+    let rank = Alias::new("rank_in_node");
+    let ranked = within(column, Some(ids), window)
+        .columns(POINT_COLUMNS)
+        .expr_window_as(
+            Expr::cust("ROW_NUMBER()"),
+            WindowStatement::partition_by(column)
+                .order_by(C::At, Order::Asc)
+                .order_by(C::Id, Order::Asc)
+                .to_owned(),
+            rank.clone(),
+        )
+        .from(progress_point::Entity)
+        .and_where(C::OrgId.eq(org_id))
+        .to_owned();
+    let query = Query::select()
+        .column(Asterisk)
+        .from_subquery(ranked, Alias::new("ranked"))
+        .and_where(Expr::col(rank).lte(i64::try_from(window.limit).unwrap_or(i64::MAX)))
+        .to_owned();
+    read(db, org_id, &query).await
+}
+
+/// Runs a query whose rows start with [`POINT_COLUMNS`].
+async fn read(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    query: &sea_orm::sea_query::SelectStatement,
+) -> Result<Vec<progress_point::Model>, sea_orm::DbErr> {
+    db.query_all(query)
+        .await?
+        .iter()
+        .map(|row| point_of(row, org_id))
+        .collect()
 }
 
 /// The newest point of each of these nodes, in at most two statements

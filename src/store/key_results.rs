@@ -66,6 +66,19 @@ pub async fn of_objectives(
         .await
 }
 
+/// Every key result of the organization, oldest first, in one statement.
+pub async fn of_org(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+) -> Result<Vec<key_result::Model>, sea_orm::DbErr> {
+    key_result::Entity::find()
+        .filter(key_result::Column::OrgId.eq(org_id))
+        .order_by_asc(key_result::Column::CreatedAt)
+        .order_by_asc(key_result::Column::Id)
+        .all(db)
+        .await
+}
+
 /// Creates a key result and re-rolls its objective.
 pub async fn create(
     db: &DatabaseConnection,

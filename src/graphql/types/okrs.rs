@@ -120,6 +120,16 @@ impl ProgressPoint {
             .collect()
     }
 
+    /// The newest point of a node's whole history: the one written last,
+    /// which is not always the one with the latest `at`.
+    pub fn newest_of(points: &Arc<[progress_point::Model]>) -> Option<ProgressPoint> {
+        let index = (0..points.len()).max_by_key(|&i| points[i].id)?;
+        Some(ProgressPoint {
+            points: points.clone(),
+            index,
+        })
+    }
+
     fn model(&self) -> &progress_point::Model {
         &self.points[self.index]
     }
