@@ -179,8 +179,13 @@ impl LatencyProxy {
         let address = listener.local_addr()?.to_string();
         let delaying = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicU64::new(0));
+        // Both legs without Nagle's algorithm: a response written in two
+        // pieces would otherwise wait for a delayed ACK now and then, and
+        // the proxy would add 240 ms where it should add 200.
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
         let client: Client<_, hyper::body::Incoming> =
-            Client::builder(TokioExecutor::new()).build_http();
+            Client::builder(TokioExecutor::new()).build(connector);
         let forward = Forward {
             upstream: upstream.trim_end_matches('/').to_owned(),
             latency,
@@ -190,6 +195,7 @@ impl LatencyProxy {
         };
         let accept = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
                 let forward = forward.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
