@@ -140,7 +140,7 @@ impl Loaders {
         if selection.field("dataSource").exists() {
             self.data_sources.load_many(nodes()).await?;
         }
-        let whole = whole.then_some(true);
+        let whole = whole.then_some(progress_point::Column::ObjectiveId);
         let histories = self.prime_histories(selection, nodes(), whole).await?;
         if selection.field("latestPoint").exists() {
             self.prime_latest_points(nodes(), &histories).await?;
@@ -187,7 +187,7 @@ impl Loaders {
         if key_results.field("dataSource").exists() {
             self.data_sources.load_many(nodes()).await?;
         }
-        let whole = whole.then_some(false);
+        let whole = whole.then_some(progress_point::Column::KeyResultId);
         let histories = self.prime_histories(&key_results, nodes(), whole).await?;
         if key_results.field("latestPoint").exists() {
             self.prime_latest_points(nodes(), &histories).await?;
@@ -199,14 +199,14 @@ impl Loaders {
     /// (each alias its own window), in one batch per window. A field whose
     /// arguments do not parse is left to its resolver, which reports why.
     ///
-    /// `whole_org` says that `nodes` are every objective (`Some(true)`) or
-    /// every key result (`Some(false)`) of the organization, whose
-    /// histories are then read without listing them.
+    /// `whole_org` names the column (objective or key result) when `nodes`
+    /// are every node of that kind in the organization, whose histories are
+    /// then read without listing them.
     async fn prime_histories(
         &self,
         selection: &async_graphql::Lookahead<'_>,
         nodes: impl Iterator<Item = Node> + Clone,
-        whole_org: Option<bool>,
+        whole_org: Option<progress_point::Column>,
     ) -> Result<Histories, LoadError> {
         let mut loaded = Histories::new();
         for field in selection.field("history").selection_fields() {
@@ -214,11 +214,11 @@ impl Loaders {
                 continue;
             };
             let lists = match whole_org {
-                Some(objectives) => {
+                Some(column) => {
                     let points = history::histories_of_org(
                         &self.scope.db,
                         &self.scope.org_id,
-                        objectives,
+                        column,
                         window,
                     )
                     .await?;

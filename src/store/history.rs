@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use entity::progress_point;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder, QueryResult,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, Order, QueryFilter, QueryOrder,
     QuerySelect,
     sea_query::{Alias, Asterisk, Expr, ExprTrait, Query, WindowStatement},
 };
@@ -48,13 +48,8 @@ pub async fn histories(
     nodes: &[Node],
     window: Window,
 ) -> Result<Vec<progress_point::Model>, sea_orm::DbErr> {
-    use progress_point::Column as C;
-    let (objective_ids, key_result_ids) = split(nodes);
     let mut points = Vec::new();
-    for (column, ids) in [
-        (C::ObjectiveId, objective_ids),
-        (C::KeyResultId, key_result_ids),
-    ] {
+    for (column, ids) in by_column(nodes) {
         if !ids.is_empty() {
             points.extend(of_kind(db, org_id, column, Some(ids), window).await?);
         }
@@ -62,22 +57,27 @@ pub async fn histories(
     Ok(ordered(points))
 }
 
-/// The history of every objective (or every key result) of the
-/// organization in one window, as [`histories`] gives it for listed nodes.
-/// A whole tree is read this way, without sending its thousands of ids.
+/// The history of every node of the organization with points under
+/// `column` (every objective, or every key result) in one window, as
+/// [`histories`] gives it for listed nodes. A whole tree is read this way,
+/// without sending its thousands of ids.
 pub async fn histories_of_org(
     db: &impl ConnectionTrait,
     org_id: &str,
-    objectives: bool,
+    column: progress_point::Column,
     window: Window,
 ) -> Result<Vec<progress_point::Model>, sea_orm::DbErr> {
-    use progress_point::Column as C;
-    let column = if objectives {
-        C::ObjectiveId
-    } else {
-        C::KeyResultId
-    };
     Ok(ordered(of_kind(db, org_id, column, None, window).await?))
+}
+
+/// Objective ids under the objective column, key result ids under the
+/// key result column.
+fn by_column(nodes: &[Node]) -> [(progress_point::Column, Vec<String>); 2] {
+    let (objective_ids, key_result_ids) = split(nodes);
+    [
+        (progress_point::Column::ObjectiveId, objective_ids),
+        (progress_point::Column::KeyResultId, key_result_ids),
+    ]
 }
 
 /// The points of the nodes `ids` lists (every node of the organization
@@ -108,11 +108,11 @@ async fn of_kind(
     let mut points = Vec::new();
     if let Some(mut plain) = plain {
         let query = plain
-            .columns(POINT_COLUMNS)
+            .column(Asterisk)
             .from(progress_point::Entity)
             .and_where(C::OrgId.eq(org_id))
             .to_owned();
-        points = read(db, org_id, &query).await?;
+        points = read(db, &query).await?;
     }
     if !long.is_empty() {
         points.extend(first_points(db, org_id, column, long.into_iter().collect(), window).await?);
@@ -133,42 +133,6 @@ fn ordered(mut points: Vec<progress_point::Model>) -> Vec<progress_point::Model>
         ))
     });
     points
-}
-
-/// The columns a history read selects, in the order [`point_of`] reads
-/// them: every one but the organization's, which the caller knows.
-const POINT_COLUMNS: [progress_point::Column; 10] = {
-    use progress_point::Column as C;
-    [
-        C::Id,
-        C::ObjectiveId,
-        C::KeyResultId,
-        C::At,
-        C::Value,
-        C::Progress,
-        C::ExpectedProgress,
-        C::Status,
-        C::Source,
-        C::Note,
-    ]
-};
-
-/// A point from a row that starts with [`POINT_COLUMNS`], read by
-/// position.
-fn point_of(row: &QueryResult, org_id: &str) -> Result<progress_point::Model, sea_orm::DbErr> {
-    Ok(progress_point::Model {
-        id: row.try_get_by_index(0)?,
-        org_id: org_id.to_owned(),
-        objective_id: row.try_get_by_index(1)?,
-        key_result_id: row.try_get_by_index(2)?,
-        at: row.try_get_by_index(3)?,
-        value: row.try_get_by_index(4)?,
-        progress: row.try_get_by_index(5)?,
-        expected_progress: row.try_get_by_index(6)?,
-        status: row.try_get_by_index(7)?,
-        source: row.try_get_by_index(8)?,
-        note: row.try_get_by_index(9)?,
-    })
 }
 
 /// A query's conditions for the points of these nodes (of every node with
@@ -233,7 +197,7 @@ async fn first_points(
     use progress_point::Column as C;
     let rank = Alias::new("rank_in_node");
     let ranked = within(column, Some(ids), window)
-        .columns(POINT_COLUMNS)
+        .column(Asterisk)
         .expr_window_as(
             Expr::cust("ROW_NUMBER()"),
             WindowStatement::partition_by(column)
@@ -250,20 +214,18 @@ async fn first_points(
         .from_subquery(ranked, Alias::new("ranked"))
         .and_where(Expr::col(rank).lte(i64::try_from(window.limit).unwrap_or(i64::MAX)))
         .to_owned();
-    read(db, org_id, &query).await
+    read(db, &query).await
 }
 
-/// Runs a query whose rows start with [`POINT_COLUMNS`].
+/// Runs a query for whole points (extra columns are ignored).
 async fn read(
     db: &impl ConnectionTrait,
-    org_id: &str,
     query: &sea_orm::sea_query::SelectStatement,
 ) -> Result<Vec<progress_point::Model>, sea_orm::DbErr> {
-    db.query_all(query)
-        .await?
-        .iter()
-        .map(|row| point_of(row, org_id))
-        .collect()
+    let statement = db.get_database_backend().build(query);
+    progress_point::Model::find_by_statement(statement)
+        .all(db)
+        .await
 }
 
 /// The newest point of each of these nodes, in at most two statements
@@ -274,12 +236,8 @@ pub async fn latest_points(
     nodes: &[Node],
 ) -> Result<Vec<progress_point::Model>, sea_orm::DbErr> {
     use progress_point::Column as C;
-    let (objective_ids, key_result_ids) = split(nodes);
     let mut points = Vec::new();
-    for (column, ids) in [
-        (C::ObjectiveId, objective_ids),
-        (C::KeyResultId, key_result_ids),
-    ] {
+    for (column, ids) in by_column(nodes) {
         if ids.is_empty() {
             continue;
         }
