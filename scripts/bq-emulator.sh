@@ -7,6 +7,14 @@
 #
 # DuckDB cannot download its spatial extension here, so the extension comes
 # from PyPI and is installed from the wheel's file.
+#
+# The printed executable is the venv's bin/bqemulator, replaced on every run
+# by a wrapper that runs scripts/bqemulator-locked.py (copied into the venv):
+# the same command line as bqemulator, but DuckDB runs with external access
+# off (no read_text, read_blob, read_csv, glob, ATTACH, COPY …), extension
+# auto-install, auto-load and downloads off, and its configuration locked so
+# that SQL cannot turn them back on. Callers that hard-code the venv's
+# bin/bqemulator get the locked emulator too, so the venv's name is unchanged.
 set -euo pipefail
 
 BQEMULATOR_VERSION=1.4.0
@@ -33,5 +41,26 @@ duckdb.connect().execute(f"INSTALL '{path}'")
 PY
   touch "$VENV/.ready"
 fi
+
+# Installs (atomically, only when it differs) the file $1 with the content on
+# stdin and the mode $2.
+install_file() {
+  local target="$1" mode="$2" tmp
+  tmp="$(mktemp "$target.XXXXXX")"
+  cat >"$tmp"
+  if cmp -s "$tmp" "$target"; then
+    rm -f "$tmp"
+    chmod "$mode" "$target"
+  else
+    chmod "$mode" "$tmp"
+    mv -f "$tmp" "$target"
+  fi
+}
+
+LAUNCHER="$VENV/share/okr-pulse/bqemulator-locked.py"
+mkdir -p "$(dirname "$LAUNCHER")"
+install_file "$LAUNCHER" 644 <"$(dirname "${BASH_SOURCE[0]}")/bqemulator-locked.py"
+printf '#!/usr/bin/env bash\n# Written by okr-pulse scripts/bq-emulator.sh: bqemulator with DuckDB locked down.\nexec %q -I %q "$@"\n' \
+  "$VENV/bin/python" "$LAUNCHER" | install_file "$VENV/bin/bqemulator" 755
 
 echo "$VENV/bin/bqemulator"

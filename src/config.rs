@@ -154,13 +154,45 @@ pub struct AuthConfig {
 pub struct BigQueryConfig {
     /// BigQuery emulator (`host:port` or URL). When set, every BigQuery
     /// client talks to it with anonymous credentials; otherwise real
-    /// BigQuery with Application Default Credentials.
+    /// BigQuery with the credentials below. Loopback only unless
+    /// `--insecure-emulator`.
     #[arg(
         long = "bigquery-emulator-host",
         env = "BIGQUERY_EMULATOR_HOST",
         global = true
     )]
     pub emulator_host: Option<String>,
+
+    /// Accept a BIGQUERY_EMULATOR_HOST that is not on loopback. The emulator
+    /// runs any SQL it is given with its host's rights: only for one trusted user.
+    #[arg(long = "insecure-emulator", env = "INSECURE_EMULATOR", global = true)]
+    pub insecure_emulator: bool,
+
+    /// Another BigQuery REST endpoint (Private Service Connect, a regional
+    /// endpoint, a test double) that keeps the real credentials. `http://`
+    /// only on loopback; not together with BIGQUERY_EMULATOR_HOST.
+    #[arg(long = "bigquery-endpoint", env = "BIGQUERY_ENDPOINT", global = true)]
+    pub endpoint: Option<String>,
+
+    /// The IAM Credentials API, used to act as each organization's service account.
+    #[arg(
+        long = "google-iam-credentials-endpoint",
+        env = "GOOGLE_IAM_CREDENTIALS_ENDPOINT",
+        default_value = "https://iamcredentials.googleapis.com",
+        global = true
+    )]
+    pub iam_credentials_endpoint: String,
+
+    /// Each organization's own service account, as a template
+    /// (`okr-{org}@vendor-project.iam.gserviceaccount.com`; `{org}` is the
+    /// org's slug with `_` turned into `-`), which the server impersonates.
+    /// Without it only one organization may hold connections.
+    #[arg(
+        long = "bigquery-org-service-account",
+        env = "BIGQUERY_ORG_SERVICE_ACCOUNT",
+        global = true
+    )]
+    pub org_service_account: Option<String>,
 
     /// Default cap on bytes billed per BigQuery job (connections may set their own).
     #[arg(long = "bigquery-max-bytes-billed", env = "BIGQUERY_MAX_BYTES_BILLED", default_value_t = 10 * 1024 * 1024 * 1024, value_parser = clap::value_parser!(i64).range(10_485_760..), global = true)]
@@ -183,8 +215,10 @@ pub struct BigQueryConfig {
     #[arg(long = "bigquery-retry-max-attempts", env = "BIGQUERY_RETRY_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub retry_max_attempts: u32,
 
-    /// Service-account key file of Application Default Credentials; its
-    /// `client_email` is shown by `bigQuerySetup`.
+    /// Google credentials file: a service-account key, gcloud user
+    /// credentials, an external account (Workload Identity Federation) or
+    /// an impersonated service account. Without it: gcloud's
+    /// application-default file, else the metadata server.
     #[arg(
         long = "google-application-credentials",
         env = "GOOGLE_APPLICATION_CREDENTIALS",
@@ -192,7 +226,7 @@ pub struct BigQueryConfig {
     )]
     pub google_application_credentials: Option<PathBuf>,
 
-    /// Metadata server that names the service account on Google Cloud.
+    /// Metadata server that gives tokens and names the service account on Google Cloud.
     #[arg(
         long = "gce-metadata-host",
         env = "GCE_METADATA_HOST",

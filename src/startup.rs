@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     auth::{self, Authenticator, TokenKeys},
-    bigquery::{BackoffPolicy, IdentitySource, Warehouse, WarehouseConfig},
+    bigquery::{self, BackoffPolicy, CredentialSettings, Warehouse, WarehouseConfig},
     config::Config,
     events::EventBus,
     graphql::{self, admit::Admission, cost},
@@ -37,6 +37,49 @@ pub struct Application {
     header_timeout: std::time::Duration,
     /// Whether the server signs with a secret it generated itself.
     first_run: bool,
+}
+
+/// How to reach BigQuery, from the settings; refuses what must not start.
+fn warehouse_config(config: &Config) -> anyhow::Result<WarehouseConfig> {
+    let bq = &config.bigquery;
+    let endpoint = bigquery::endpoint::choose(
+        bq.emulator_host.as_deref(),
+        bq.endpoint.as_deref(),
+        bq.insecure_emulator,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let iam_endpoint = bigquery::endpoint::checked_url(
+        &bq.iam_credentials_endpoint,
+        "GOOGLE_IAM_CREDENTIALS_ENDPOINT",
+    )
+    .map_err(anyhow::Error::msg)?;
+    if let Some(template) = &bq.org_service_account
+        && (!template.contains("{org}") || !template.contains('@'))
+    {
+        anyhow::bail!(
+            "BIGQUERY_ORG_SERVICE_ACCOUNT={template} must be an email template with {{org}}, e.g. okr-{{org}}@vendor-project.iam.gserviceaccount.com"
+        );
+    }
+    Ok(WarehouseConfig {
+        credentials: CredentialSettings {
+            key_file: bq.google_application_credentials.clone(),
+            gcloud_file: CredentialSettings::find_gcloud_file(),
+            metadata_host: bq.gce_metadata_host.clone(),
+            emulator: endpoint.emulator,
+        },
+        emulator_host: endpoint.emulator.then(|| endpoint.url.clone()),
+        endpoint: endpoint.url,
+        iam_endpoint,
+        org_service_account: bq.org_service_account.clone(),
+        maximum_bytes_billed: bq.max_bytes_billed,
+        job_timeout: bq.job_timeout,
+        backoff: BackoffPolicy {
+            initial_delay: bq.retry_initial_delay,
+            max_attempts: bq.retry_max_attempts,
+            max_elapsed: bq.retry_budget,
+            ..BackoffPolicy::default()
+        },
+    })
 }
 
 /// A name for this replica on the leases it holds: host, process and a nonce.
@@ -72,22 +115,24 @@ impl Application {
         let listener = TcpListener::bind(config.server.listen_addr)
             .await
             .with_context(|| format!("listening on {}", config.server.listen_addr))?;
-        let bq = &config.bigquery;
-        let warehouse = Warehouse::new(WarehouseConfig {
-            emulator_host: bq.emulator_host.clone(),
-            maximum_bytes_billed: bq.max_bytes_billed,
-            job_timeout: bq.job_timeout,
-            backoff: BackoffPolicy {
-                initial_delay: bq.retry_initial_delay,
-                max_attempts: bq.retry_max_attempts,
-                max_elapsed: bq.retry_budget,
-                ..BackoffPolicy::default()
-            },
-            identity: IdentitySource {
-                key_file: bq.google_application_credentials.clone(),
-                metadata_host: bq.gce_metadata_host.clone(),
-            },
-        });
+        let warehouse = Warehouse::new(warehouse_config(config)?);
+        let (source, email) = warehouse.describe(None).await;
+        match (source, &email) {
+            (bigquery::CredentialSource::None, _) => tracing::warn!(
+                metadata_host = %config.bigquery.gce_metadata_host,
+                "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS (or --google-application-credentials) to a key file, or run on Google Cloud with a service account; BigQuery calls will fail until then"
+            ),
+            _ => tracing::info!(
+                credential_source = source.as_str(),
+                account = email.as_deref().unwrap_or("(none named)"),
+                org_accounts = config
+                    .bigquery
+                    .org_service_account
+                    .as_deref()
+                    .unwrap_or("(off)"),
+                "BigQuery credentials"
+            ),
+        }
         let shutdown = Shutdown::new();
         let events = EventBus::new(reads.clone());
         let syncer = Syncer::new(

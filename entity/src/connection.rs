@@ -17,6 +17,9 @@ pub struct Model {
     pub shared_with_everyone: bool,
     /// Cap on bytes billed per job; none means the server's default.
     pub maximum_bytes_billed: Option<i64>,
+    /// Other projects whose tables the connection's queries may read,
+    /// comma-separated; empty for none.
+    pub readable_projects: String,
     pub last_test_ok: Option<bool>,
     pub last_test_message: Option<String>,
     pub last_tested_at: Option<DateTimeUtc>,

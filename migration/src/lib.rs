@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_tables;
 mod m20261125_000002_add_error_detail;
+mod m20261207_000001_add_readable_projects;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_tables::Migration),
             Box::new(m20261125_000002_add_error_detail::Migration),
+            Box::new(m20261207_000001_add_readable_projects::Migration),
         ]
     }
 }

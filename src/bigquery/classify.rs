@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use google_cloud_bigquery::error::QueryError;
 use google_cloud_bigquery_v2::model::ErrorProto;
 use google_cloud_gax::error::rpc::StatusDetails;
 
@@ -45,8 +44,8 @@ pub fn backoff_delay(policy: &BackoffPolicy, retry: u32, random: f64) -> Duratio
     half + half.mul_f64(random.clamp(0.0, 1.0))
 }
 
-/// Runs `attempt` until it succeeds, fails permanently, was already retried
-/// by the client library, or the policy's attempts or time run out. Waits
+/// Runs `attempt` until it succeeds, fails permanently, or the policy's
+/// attempts or time run out. Waits
 /// between attempts follow [`backoff_delay`] on the tokio clock.
 pub async fn retry<T, F, Fut>(policy: &BackoffPolicy, mut attempt: F) -> Result<T, WarehouseError>
 where
@@ -62,18 +61,7 @@ where
             Err(mut err) => {
                 let delay = backoff_delay(policy, tries, rand::random::<f64>());
                 let out_of_time = started.elapsed() + delay > policy.max_elapsed;
-                let client_retried = matches!(
-                    err,
-                    WarehouseError::Service {
-                        client_retried: true,
-                        ..
-                    }
-                );
-                if !err.is_transient()
-                    || client_retried
-                    || tries >= policy.max_attempts
-                    || out_of_time
-                {
+                if !err.is_transient() || tries >= policy.max_attempts || out_of_time {
                     if let WarehouseError::Service { attempts, .. } = &mut err {
                         *attempts = tries;
                     }
@@ -105,71 +93,80 @@ pub fn is_transient_reason(reason: &str) -> bool {
     )
 }
 
-/// Reasons Google's client library retries by itself before it reports them.
-pub fn is_retried_by_client(reason: &str) -> bool {
-    matches!(
-        reason,
-        "backendError"
-            | "jobBackendError"
-            | "rateLimitExceeded"
-            | "jobRateLimitExceeded"
-            | "internalError"
-            | "jobInternalError"
-    )
-}
-
 /// HTTP statuses that are worth retrying.
 pub fn is_transient_status(status: u16) -> bool {
     status == 429 || status == 408 || (500..600).contains(&status)
 }
 
-/// Our error for what the client library reported.
-pub fn classify_query_error(err: QueryError) -> WarehouseError {
-    match err {
-        QueryError::JobFailed { errors, .. } => classify_job_errors(&errors),
-        QueryError::Rpc { source, .. } => {
-            let status = source.http_status_code();
-            let reason = source.status().and_then(|s| {
-                s.details.iter().find_map(|d| match d {
-                    StatusDetails::ErrorInfo(info) if !info.reason.is_empty() => {
-                        Some(info.reason.clone())
-                    }
-                    _ => None,
-                })
-            });
-            let message = source
-                .status()
-                .map(|s| s.message.clone())
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| source.to_string());
-            if source.is_timeout() {
-                return service("timeout", message, true);
-            }
-            match (reason, status) {
-                (Some(reason), _) => {
-                    let transient =
-                        is_transient_reason(&reason) || status.is_some_and(is_transient_status);
-                    with_reason(&reason, message, transient)
+/// Our error for a failed request: BigQuery's own reason when its answer
+/// names one (`errors[0].reason`, or Google's `ErrorInfo` reason such as
+/// `USER_PROJECT_DENIED`), else one from the HTTP status.
+pub fn classify_rpc(err: &google_cloud_gax::error::Error) -> WarehouseError {
+    if err.is_authentication() {
+        return WarehouseError::credentials(format!(
+            "The server's Google credentials gave no token: {err}. Check GOOGLE_APPLICATION_CREDENTIALS or the account attached to the server."
+        ));
+    }
+    if err.is_timeout() {
+        return service("timeout", err.to_string(), true);
+    }
+    let status = err.http_status_code();
+    let payload: serde_json::Value = err
+        .http_payload()
+        .and_then(|body| serde_json::from_slice(body).ok())
+        .unwrap_or_default();
+    let info_reason = err
+        .status()
+        .and_then(|s| {
+            s.details.iter().find_map(|d| match d {
+                StatusDetails::ErrorInfo(info) if !info.reason.is_empty() => {
+                    Some(info.reason.clone())
                 }
-                (None, Some(status)) => {
-                    let reason = match status {
-                        429 => "rateLimitExceeded",
-                        403 => "accessDenied",
-                        404 => "notFound",
-                        400 => "invalidQuery",
-                        s if s >= 500 => "backendError",
-                        _ => "httpError",
-                    };
-                    service(reason, message, is_transient_status(status))
-                }
-                // No HTTP answer at all: refused, reset, or cut short.
-                (None, None) => service("unavailable", message, true),
-            }
+                _ => None,
+            })
+        })
+        .or_else(|| {
+            payload["error"]["details"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find_map(|d| d["reason"].as_str().map(str::to_owned))
+        });
+    let bigquery_reason = payload["error"]["errors"][0]["reason"]
+        .as_str()
+        .map(str::to_owned);
+    let message = payload["error"]["message"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| err.status().map(|s| s.message.clone()))
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| err.to_string());
+    let message: String = message.chars().take(1_000).collect();
+    match (info_reason.or(bigquery_reason), status) {
+        (_, Some(401)) => WarehouseError::credentials(format!(
+            "Google refused the server's credentials ({message}). Check that the key file is current and its account is enabled (bigQuerySetup shows the account)."
+        )),
+        (Some(reason), _) => {
+            let transient = is_transient_reason(&reason) || status.is_some_and(is_transient_status);
+            service(&reason, message, transient)
         }
-        other => service("backendError", other.to_string(), false),
+        (None, Some(status)) => {
+            let reason = match status {
+                429 => "rateLimitExceeded",
+                403 => "accessDenied",
+                404 => "notFound",
+                400 => "invalidQuery",
+                s if s >= 500 => "backendError",
+                _ => "httpError",
+            };
+            service(reason, message, is_transient_status(status))
+        }
+        // No HTTP answer at all: refused, reset, or cut short.
+        (None, None) => service("unavailable", message, true),
     }
 }
 
+/// Our error for the errors a finished job reports.
 pub fn classify_job_errors(errors: &[ErrorProto]) -> WarehouseError {
     let first = errors.first();
     let reason = first
@@ -180,12 +177,7 @@ pub fn classify_job_errors(errors: &[ErrorProto]) -> WarehouseError {
         .map(|e| e.message.clone())
         .unwrap_or_else(|| "the job failed".to_owned());
     let transient = is_transient_reason(&reason);
-    let mut err = with_reason(&reason, message, transient);
-    // The library retries a failed job only when every error is retryable.
-    if let WarehouseError::Service { client_retried, .. } = &mut err {
-        *client_retried = errors.iter().all(|e| is_retried_by_client(&e.reason));
-    }
-    err
+    service(&reason, message, transient)
 }
 
 fn service(reason: &str, message: String, transient: bool) -> WarehouseError {
@@ -193,19 +185,6 @@ fn service(reason: &str, message: String, transient: bool) -> WarehouseError {
         reason: reason.to_owned(),
         message,
         transient,
-        client_retried: false,
-        attempts: 1,
-    }
-}
-
-/// An error that carries BigQuery's own reason; the client library has
-/// already retried the reasons it knows to be transient.
-fn with_reason(reason: &str, message: String, transient: bool) -> WarehouseError {
-    WarehouseError::Service {
-        reason: reason.to_owned(),
-        message,
-        transient,
-        client_retried: is_retried_by_client(reason),
         attempts: 1,
     }
 }
@@ -216,12 +195,11 @@ mod tests {
 
     use super::*;
 
-    fn transient(reason: &str, client_retried: bool) -> WarehouseError {
+    fn transient(reason: &str) -> WarehouseError {
         WarehouseError::Service {
             reason: reason.into(),
             message: "m".into(),
             transient: true,
-            client_retried,
             attempts: 1,
         }
     }
@@ -256,7 +234,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_wait_longer_each_time_on_the_tokio_clock() {
         let failures = (0..4)
-            .map(|_| Err(transient("unavailable", false)))
+            .map(|_| Err(transient("unavailable")))
             .collect::<Vec<_>>();
         let mut outcomes = failures;
         outcomes.push(Ok(7));
@@ -276,7 +254,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_stop_at_the_attempt_limit_and_report_the_attempts() {
-        let outcomes = (0..10).map(|_| Err(transient("timeout", false))).collect();
+        let outcomes = (0..10).map(|_| Err(transient("timeout"))).collect();
         let (result, times) = scripted(seconds_policy(), outcomes).await;
         assert_eq!(times.len(), 6);
         match result.unwrap_err() {
@@ -292,9 +270,7 @@ mod tests {
             max_attempts: 100,
             ..seconds_policy()
         };
-        let outcomes = (0..100)
-            .map(|_| Err(transient("unavailable", false)))
-            .collect();
+        let outcomes = (0..100).map(|_| Err(transient("unavailable"))).collect();
         let (_, times) = scripted(policy, outcomes).await;
         assert!(
             *times.last().unwrap() <= Duration::from_secs(5),
@@ -304,19 +280,22 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn permanent_and_library_retried_failures_are_not_retried() {
+    async fn permanent_failures_and_credential_problems_are_not_retried() {
         let permanent = WarehouseError::Service {
             reason: "invalidQuery".into(),
             message: "m".into(),
             transient: false,
-            client_retried: false,
             attempts: 1,
         };
         let (_, times) = scripted(seconds_policy(), vec![Err(permanent)]).await;
         assert_eq!(times.len(), 1);
-        let (_, times) =
-            scripted(seconds_policy(), vec![Err(transient("backendError", true))]).await;
+        let (result, times) = scripted(
+            seconds_policy(),
+            vec![Err(WarehouseError::credentials("no key"))],
+        )
+        .await;
         assert_eq!(times.len(), 1);
+        assert_eq!(result.unwrap_err().reason(), Some("credentials"));
     }
 
     fn policy() -> BackoffPolicy {

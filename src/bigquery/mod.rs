@@ -7,16 +7,23 @@
 
 mod classify;
 mod client;
-mod identity;
+pub mod credentials;
+pub mod endpoint;
+mod impersonate;
+mod rows;
 
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 pub use classify::{BackoffPolicy, backoff_delay};
-pub use client::Warehouse;
+pub use client::{USER_AGENT, Warehouse};
+pub use credentials::{CredentialSettings, CredentialSource};
 
-/// The BigQuery permissions the server's service account needs on a project.
+/// The BigQuery permissions the server's service account needs on a
+/// project: exactly what its requests use. No request names a quota
+/// project (`x-goog-user-project`), so `serviceusage.services.use` is not
+/// needed; jobs are billed to the project in the URL.
 pub const REQUIRED_PERMISSIONS: [&str; 4] = [
     "bigquery.datasets.get",
     "bigquery.jobs.create",
@@ -27,36 +34,54 @@ pub const REQUIRED_PERMISSIONS: [&str; 4] = [
 /// How the server reaches BigQuery.
 #[derive(Debug, Clone)]
 pub struct WarehouseConfig {
-    /// A local emulator (`http://127.0.0.1:9050`); every client then uses
-    /// anonymous credentials. None means real BigQuery with Application
-    /// Default Credentials.
+    /// The REST endpoint every request goes to: Google's, another one
+    /// (`BIGQUERY_ENDPOINT`), or an emulator's.
+    pub endpoint: String,
+    /// Whether `endpoint` is an emulator (anonymous credentials).
     pub emulator_host: Option<String>,
+    /// Where credentials come from.
+    pub credentials: CredentialSettings,
+    /// The IAM Credentials API, for per-org service accounts.
+    pub iam_endpoint: String,
+    /// Template of each org's service account (`okr-{org}@p.iam.gserviceaccount.com`);
+    /// none means every org queries as the server's own account.
+    pub org_service_account: Option<String>,
     /// Default cap on bytes billed per job, for connections without their own.
     pub maximum_bytes_billed: i64,
     /// How long one job may run before BigQuery cancels it and we stop waiting.
     pub job_timeout: Duration,
     /// Retries of transient failures.
     pub backoff: BackoffPolicy,
-    /// Where the server's service-account email is looked up.
-    pub identity: IdentitySource,
 }
 
-/// Where to find the email of the service account the server queries as.
-#[derive(Debug, Clone, Default)]
-pub struct IdentitySource {
-    /// A service-account key file (`GOOGLE_APPLICATION_CREDENTIALS`).
-    pub key_file: Option<std::path::PathBuf>,
-    /// The metadata server's host (`GCE_METADATA_HOST`).
-    pub metadata_host: String,
-}
+/// Google's BigQuery REST endpoint.
+pub const GOOGLE_ENDPOINT: &str = "https://bigquery.googleapis.com";
+
+/// Google's IAM Credentials API.
+pub const GOOGLE_IAM_ENDPOINT: &str = "https://iamcredentials.googleapis.com";
 
 /// Where a query runs.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The slug of the organization whose connection this is.
+    pub org: String,
     pub project_id: String,
+    /// Other projects the connection's queries may read (set by admins).
+    pub readable_projects: Vec<String>,
     pub location: Option<String>,
     /// Per-connection cap; none means the server's default.
     pub maximum_bytes_billed: Option<i64>,
+}
+
+impl Target {
+    /// Whether a query on this connection may read tables of `project`.
+    pub fn may_read(&self, project: &str) -> bool {
+        project.eq_ignore_ascii_case(&self.project_id)
+            || self
+                .readable_projects
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(project))
+    }
 }
 
 /// The named parameters a query may use.
@@ -95,6 +120,8 @@ pub enum WarehouseError {
     Shape { message: String },
     /// Refused before reaching BigQuery: not one SELECT statement.
     Refused { message: String },
+    /// The query reaches data this connection may not read.
+    NotAllowed { message: String },
     /// BigQuery (or the way to it) failed.
     Service {
         /// BigQuery's reason (`invalidQuery`, `notFound`, `accessDenied`,
@@ -103,10 +130,6 @@ pub enum WarehouseError {
         message: String,
         /// Whether trying again later may succeed.
         transient: bool,
-        /// Whether Google's client library already retried it (it does so
-        /// itself for `backendError`, `rateLimitExceeded` and
-        /// `internalError`), so that retrying again would only pile up requests.
-        client_retried: bool,
         /// Attempts okr-pulse made before giving up.
         attempts: u32,
     },
@@ -118,7 +141,28 @@ impl WarehouseError {
         match self {
             WarehouseError::NotSelect { .. } | WarehouseError::Refused { .. } => "QUERY_NOT_SELECT",
             WarehouseError::Shape { .. } => "QUERY_SHAPE",
+            WarehouseError::NotAllowed { .. } => "QUERY_NOT_ALLOWED",
             WarehouseError::Service { .. } => "BIGQUERY_ERROR",
+        }
+    }
+
+    /// A credential problem: not transient, and `message` names what to fix.
+    pub fn credentials(message: impl Into<String>) -> WarehouseError {
+        WarehouseError::Service {
+            reason: "credentials".to_owned(),
+            message: message.into(),
+            transient: false,
+            attempts: 1,
+        }
+    }
+
+    /// A failure worth trying again later.
+    pub fn transient(reason: &str, message: &str) -> WarehouseError {
+        WarehouseError::Service {
+            reason: reason.to_owned(),
+            message: message.to_owned(),
+            transient: true,
+            attempts: 1,
         }
     }
 
@@ -147,9 +191,9 @@ impl WarehouseError {
             WarehouseError::NotSelect { statement_type } => format!(
                 "BigQuery reads this SQL as a {statement_type} statement; okr-pulse only runs a single SELECT that returns one number. Remove other statements and any DML or DDL."
             ),
-            WarehouseError::Shape { message } | WarehouseError::Refused { message } => {
-                message.clone()
-            }
+            WarehouseError::Shape { message }
+            | WarehouseError::Refused { message }
+            | WarehouseError::NotAllowed { message } => message.clone(),
             WarehouseError::Service {
                 reason, message, ..
             } => {
@@ -169,6 +213,15 @@ impl WarehouseError {
                     }
                     "timeout" => {
                         " The query ran past the job timeout; make it cheaper or raise BIGQUERY_JOB_TIMEOUT."
+                    }
+                    "USER_PROJECT_DENIED" => {
+                        " The credentials name a quota project (GOOGLE_CLOUD_QUOTA_PROJECT or the key file's quota_project_id) on which the account lacks serviceusage.services.use: grant it roles/serviceusage.serviceUsageConsumer there, or remove the quota project."
+                    }
+                    "SERVICE_DISABLED" => " Enable the BigQuery API in the project.",
+                    "ACCESS_TOKEN_EXPIRED"
+                    | "CREDENTIALS_MISSING"
+                    | "ACCESS_TOKEN_TYPE_UNSUPPORTED" => {
+                        " Google refused the server's credentials: check the key file or the account it names (bigQuerySetup shows both)."
                     }
                     "unavailable" => {
                         " BigQuery could not be reached; the next sync will try again."
@@ -257,7 +310,6 @@ mod tests {
             reason: "accessDenied".into(),
             message: "Access Denied: Project p".into(),
             transient: false,
-            client_retried: false,
             attempts: 1,
         };
         assert_eq!(err.code(), "BIGQUERY_ERROR");

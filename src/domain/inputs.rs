@@ -184,6 +184,8 @@ pub struct NewConnection {
     pub project_id: ProjectId,
     pub location: Option<Location>,
     pub maximum_bytes_billed: Option<BytesCap>,
+    /// Other projects the connection's queries may read (admins only).
+    pub readable_projects: Option<Vec<ProjectId>>,
 }
 
 /// Changes to a connection; `None` leaves a field as it is.
@@ -195,6 +197,8 @@ pub struct ConnectionPatch {
     pub location: Option<Option<Location>>,
     /// `Some(None)` falls back to the server's default.
     pub maximum_bytes_billed: Option<Option<BytesCap>>,
+    /// Replaces the other projects the queries may read (admins only).
+    pub readable_projects: Option<Vec<ProjectId>>,
 }
 
 /// A query to link to an objective or key result.

@@ -21,6 +21,12 @@
 //! Where the guard's lexing could disagree with BigQuery's, it refuses: an
 //! unterminated string, comment or quoted identifier, a newline inside a
 //! one-line string, or a backslash before the closing quote of a raw string.
+//!
+//! Against the BigQuery emulator (DuckDB behind SQLGlot), the SQL must also
+//! pass [`check_emulator_functions`]: DuckDB's file, table and system
+//! functions (`read_text`, `read_blob`, `glob`, `query` …) would let one
+//! SELECT read the server's files, so they are refused by name, as are
+//! DuckDB's system views (`pg_settings`, `duckdb_tables` …).
 
 use std::fmt;
 
@@ -191,15 +197,311 @@ pub fn check(sql: &str) -> Result<(), GuardRefusal> {
     Ok(())
 }
 
-/// What the checks need to see of a token; strings, numbers, parameters,
-/// quoted identifiers and other punctuation are all `Other`.
+/// DuckDB functions refused by exact name against the emulator, lower-case,
+/// besides those matched by [`EMULATOR_FUNCTION_PREFIXES`] and
+/// [`EMULATOR_FUNCTION_SUFFIXES`].
+///
+/// Built from DuckDB 1.5.5 as the emulator runs it (core, `json`,
+/// `parquet`, `icu`, `spatial` and the Python client's functions), with
+/// `SELECT DISTINCT function_name, function_type FROM duckdb_functions()`:
+/// - every table function and table macro, whatever it does (reading files:
+///   `glob`, `sniff_csv`, `shapefile_meta`, `st_drivers`; running SQL given
+///   as a string: `query`, `query_table`; side effects: `checkpoint`,
+///   `enable_logging`, `enable_profiling` …; Python pointers:
+///   `arrow_scan_dumb`, `python_map_function`), except the three that share
+///   their name with a BigQuery function and only generate values: `range`,
+///   `repeat` and `unnest`;
+/// - the scalar functions that read settings, variables or the environment
+///   (`current_setting`, `getvariable`, `in_search_path`, and the CLI's
+///   `getenv`), write DuckDB's log (`write_log`), or hold a worker
+///   (`sleep_ms`);
+/// - table functions of extensions the emulator does not load but DuckDB
+///   could: `dbgen`, `dsdgen` (they write tables) and `load_aws_credentials`.
+pub const EMULATOR_FUNCTIONS: &[&str] = &[
+    // Table functions and table macros.
+    "arrow_scan_dumb",
+    "checkpoint",
+    "dbgen",
+    "disable_logging",
+    "disable_profiling",
+    "dsdgen",
+    "enable_logging",
+    "enable_profiling",
+    "force_checkpoint",
+    "generate_series",
+    "glob",
+    "histogram",
+    "histogram_values",
+    "json_each",
+    "json_tree",
+    "load_aws_credentials",
+    "python_map_function",
+    "query",
+    "query_table",
+    "repeat_row",
+    "rtree_index_dump",
+    "shapefile_meta",
+    "sniff_csv",
+    "st_drivers",
+    "st_generatepoints",
+    "summary",
+    "test_all_types",
+    "test_vector_types",
+    "truncate_duckdb_logs",
+    "which_secret",
+    // Scalar functions: settings, variables, environment, log, sleep.
+    "current_setting",
+    "getenv",
+    "getvariable",
+    "in_search_path",
+    "sleep_ms",
+    "write_log",
+];
+
+/// Name beginnings refused as DuckDB functions: the file readers
+/// (`read_text`, `read_blob`, `read_csv`, `read_parquet`, `read_json…`,
+/// `read_duckdb`, and extensions' `read_xlsx`, `read_avro` …), Parquet's
+/// `parquet_metadata` and kin, the system tables (`duckdb_settings`,
+/// `duckdb_secrets` …), `pragma_*` and `icu_*` functions, spatial's GDAL
+/// readers (`ST_Read`, `ST_Read_Meta`, `ST_ReadOSM`, `ST_ReadSHP`),
+/// PostgreSQL-compatible ones (`pg_sleep`, `pg_timezone_names` …),
+/// `json_execute_serialized_sql`, and the functions of DuckDB's extensions
+/// that reach other databases, lakes or the network (`sqlite_*`,
+/// `postgres_*`, `mysql_*`, `iceberg_*`, `delta_*`, `ducklake_*`, `http_*`).
+/// No BigQuery function begins with any of them.
+pub const EMULATOR_FUNCTION_PREFIXES: &[&str] = &[
+    "read_",
+    "parquet_",
+    "duckdb_",
+    "pragma_",
+    "icu_",
+    "st_read",
+    "pg_",
+    "json_execute",
+    "sqlite_",
+    "postgres_",
+    "mysql_",
+    "iceberg_",
+    "delta_",
+    "ducklake_",
+    "http_",
+];
+
+/// Name endings refused as DuckDB functions: the scanners (`parquet_scan`,
+/// `seq_scan`, `arrow_scan`, `pandas_scan`, `rtree_index_scan`, extensions'
+/// `sqlite_scan`, `postgres_scan`, `delta_scan` …) and the functions that run
+/// a query on another database (`postgres_query`, `mysql_query`; BigQuery's
+/// own `EXTERNAL_QUERY` does not exist on the emulator).
+pub const EMULATOR_FUNCTION_SUFFIXES: &[&str] = &["_scan", "_query"];
+
+/// DuckDB's system views, refused against the emulator wherever they are
+/// named without a dataset (they need no parentheses: `FROM pg_settings`
+/// lists DuckDB's settings), besides every name beginning `duckdb_`:
+/// `SELECT schema_name, view_name FROM duckdb_views() WHERE internal` in
+/// DuckDB 1.5.5, plus the `pg_catalog` schema itself.
+pub const EMULATOR_VIEWS: &[&str] = &[
+    "pg_am",
+    "pg_attrdef",
+    "pg_attribute",
+    "pg_catalog",
+    "pg_class",
+    "pg_collation",
+    "pg_constraint",
+    "pg_database",
+    "pg_depend",
+    "pg_description",
+    "pg_enum",
+    "pg_index",
+    "pg_indexes",
+    "pg_namespace",
+    "pg_prepared_statements",
+    "pg_proc",
+    "pg_sequence",
+    "pg_sequences",
+    "pg_settings",
+    "pg_tables",
+    "pg_tablespace",
+    "pg_type",
+    "pg_views",
+    "pragma_database_list",
+    "sqlite_master",
+    "sqlite_schema",
+    "sqlite_temp_master",
+    "sqlite_temp_schema",
+];
+
+/// Why SQL was refused before reaching the BigQuery emulator; reported as
+/// `QUERY_NOT_ALLOWED`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmulatorRefusal {
+    /// A DuckDB file, table or system function, called by name.
+    Function {
+        /// The name, lower-cased and cut (one segment of a dotted name).
+        name: String,
+    },
+    /// A DuckDB system view, named without a dataset.
+    SystemView {
+        /// The name, lower-cased and cut.
+        name: String,
+    },
+    /// SQL that the emulator's parser (SQLGlot) could split into tokens
+    /// differently from the guard, so that a name could hide from it.
+    Ambiguous {
+        /// What makes it ambiguous, as a noun phrase.
+        what: &'static str,
+    },
+}
+
+impl EmulatorRefusal {
+    /// The refused function's or view's name, lower-cased.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Self::Function { name } | Self::SystemView { name } => Some(name),
+            Self::Ambiguous { .. } => None,
+        }
+    }
+
+    /// A sentence saying what is wrong.
+    pub fn message(&self) -> String {
+        const RULE: &str =
+            "DuckDB file and table functions are not allowed against the BigQuery emulator";
+        match self {
+            Self::Function { name } => format!("{RULE}; this SQL calls {name}."),
+            Self::SystemView { name } => {
+                format!("{RULE}, nor DuckDB's system views; this SQL reads {name}.")
+            }
+            Self::Ambiguous { what } => {
+                format!("{RULE}, and this SQL cannot be checked for them: it has {what}.")
+            }
+        }
+    }
+}
+
+impl fmt::Display for EmulatorRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for EmulatorRefusal {}
+
+/// Accepts `sql` when it calls none of DuckDB's file, table or system
+/// functions and names none of DuckDB's system views; run it, besides
+/// [`check`], on SQL bound for the BigQuery emulator.
+///
+/// The SQL is split into tokens as in [`check`]. Then:
+/// - a name followed by `(` (comments and whitespace between them do not
+///   matter) is refused when it is one of [`EMULATOR_FUNCTIONS`] or begins
+///   or ends like [`EMULATOR_FUNCTION_PREFIXES`] or
+///   [`EMULATOR_FUNCTION_SUFFIXES`], whatever its case, whether it is bare,
+///   in backticks (`` `read_text` ``), after a dot (`main.read_text`,
+///   `` `system`.read_text ``, `SAFE.read_text`) or one segment of a dotted
+///   name in backticks (`` `system.main.read_text` ``); a string followed by
+///   `(` counts as a name too. Without a `(` such a name is a column or a
+///   table (`SELECT query FROM t` passes);
+/// - a name, or a whole string (SQLGlot reads `FROM 'pg_settings'` as a
+///   table), that is one of [`EMULATOR_VIEWS`] or begins `duckdb_` is
+///   refused unless it follows a dot (`sales.pg_settings` is a table of the
+///   dataset `sales`);
+/// - where SQLGlot's lexer could disagree with the guard's, it refuses: a
+///   backslash in a backtick-quoted name (BigQuery reads it as an escape,
+///   SQLGlot does not), and, outside strings, comments and quoted names, any
+///   character other than printable ASCII and ASCII whitespace (SQLGlot
+///   takes Unicode spaces such as U+00A0 for whitespace); SQL that [`check`]
+///   cannot split is refused too.
+pub fn check_emulator_functions(sql: &str) -> Result<(), EmulatorRefusal> {
+    let tokens = tokens(sql).map_err(|refusal| EmulatorRefusal::Ambiguous {
+        what: match refusal {
+            GuardRefusal::Unterminated { what: "string" } => "a string that is never closed",
+            GuardRefusal::Unterminated { what: "comment" } => "a comment that is never closed",
+            GuardRefusal::Unterminated { .. } => "a quoted identifier that is never closed",
+            GuardRefusal::AmbiguousRawString => "a raw string with a backslash before a quote",
+            _ => "a token the guard cannot read",
+        },
+    })?;
+    for (index, token) in tokens.iter().enumerate() {
+        let qualified = index > 0 && tokens[index - 1] == Token::Dot;
+        let called = tokens.get(index + 1) == Some(&Token::LParen);
+        let name = match *token {
+            Token::Word(name) | Token::Quoted(name) | Token::Str(name) => name,
+            Token::Stray => {
+                return Err(EmulatorRefusal::Ambiguous {
+                    what: "a character other than printable ASCII outside strings and comments",
+                });
+            }
+            _ => continue,
+        };
+        if name.contains('\\') && (called || matches!(token, Token::Quoted(_))) {
+            return Err(EmulatorRefusal::Ambiguous {
+                what: "a backslash in a quoted name",
+            });
+        }
+        if called
+            && let Some(function) = name
+                .split('.')
+                .find(|segment| is_emulator_function(segment))
+        {
+            return Err(EmulatorRefusal::Function {
+                name: echo(function),
+            });
+        }
+        // A string is a view only as a whole; a name by its first segment,
+        // unless a dot puts it in a dataset.
+        let view = match token {
+            Token::Str(_) => Some(name),
+            _ if qualified => None,
+            _ => name.split('.').next(),
+        };
+        if let Some(view) = view.filter(|view| is_emulator_view(view)) {
+            return Err(EmulatorRefusal::SystemView { name: echo(view) });
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is one of DuckDB's functions refused against the emulator.
+fn is_emulator_function(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    EMULATOR_FUNCTIONS.contains(&name.as_str())
+        || EMULATOR_FUNCTION_PREFIXES
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+        || EMULATOR_FUNCTION_SUFFIXES
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+}
+
+/// Whether `name` is one of DuckDB's system views.
+fn is_emulator_view(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    EMULATOR_VIEWS.contains(&name.as_str()) || name.starts_with("duckdb_")
+}
+
+/// A name as echoed back in a refusal: lower-cased and cut.
+fn echo(name: &str) -> String {
+    name.chars()
+        .take(ECHO_MAX)
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// What the checks need to see of a token; numbers, parameters and other
+/// punctuation are all `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Token<'a> {
     /// An unquoted identifier or keyword.
     Word(&'a str),
+    /// A backtick-quoted identifier, without its backticks, escapes as
+    /// written.
+    Quoted(&'a str),
+    /// A string or bytes literal, without its prefix and quotes, escapes as
+    /// written.
+    Str(&'a str),
     Semicolon,
     LParen,
     Dot,
+    /// A byte that is neither printable ASCII nor ASCII whitespace.
+    Stray,
     Other,
 }
 
@@ -233,14 +535,17 @@ fn tokens(sql: &str) -> Result<Vec<Token<'_>>, GuardRefusal> {
                 i += 1;
             }
             b'\'' | b'"' => {
-                i = string_end(bytes, i, false)?;
-                tokens.push(Token::Other);
+                let end = string_end(bytes, i, false)?;
+                tokens.push(Token::Str(string_content(sql, i, end)));
+                i = end;
             }
             b'`' => {
-                i = quoted_end(bytes, i + 1, b'`', false)?.ok_or(GuardRefusal::Unterminated {
-                    what: "quoted identifier",
-                })?;
-                tokens.push(Token::Other);
+                let end =
+                    quoted_end(bytes, i + 1, b'`', false)?.ok_or(GuardRefusal::Unterminated {
+                        what: "quoted identifier",
+                    })?;
+                tokens.push(Token::Quoted(&sql[i + 1..end - 1]));
+                i = end;
             }
             b'@' => {
                 // A query parameter (`@period_start`) or system variable
@@ -266,20 +571,35 @@ fn tokens(sql: &str) -> Result<Vec<Token<'_>>, GuardRefusal> {
                 let prefix = word.to_ascii_lowercase();
                 let is_string_prefix = matches!(prefix.as_str(), "r" | "b" | "rb" | "br");
                 if is_string_prefix && matches!(bytes.get(end), Some(b'\'' | b'"')) {
-                    i = string_end(bytes, end, prefix.contains('r'))?;
-                    tokens.push(Token::Other);
+                    let start = end;
+                    i = string_end(bytes, start, prefix.contains('r'))?;
+                    tokens.push(Token::Str(string_content(sql, start, i)));
                 } else {
                     i = end;
                     tokens.push(Token::Word(word));
                 }
             }
-            _ => {
+            b'!'..=b'~' => {
                 tokens.push(Token::Other);
+                i += 1;
+            }
+            _ => {
+                tokens.push(Token::Stray);
                 i += 1;
             }
         }
     }
     Ok(tokens)
+}
+
+/// The content of the string literal whose opening quote is at `start` and
+/// which ends just before `end`: without its one or three quotes each side.
+fn string_content(sql: &str, start: usize, end: usize) -> &str {
+    let bytes = sql.as_bytes();
+    let quote = bytes[start];
+    let triple = bytes.get(start + 1) == Some(&quote) && bytes.get(start + 2) == Some(&quote);
+    let width = if triple { 3 } else { 1 };
+    &sql[start + width..end - width]
 }
 
 fn is_word_start(byte: u8) -> bool {
@@ -577,6 +897,335 @@ mod tests {
                 what: "quoted identifier"
             }
         );
+    }
+
+    fn refused_on_the_emulator(sql: &str) -> EmulatorRefusal {
+        match check_emulator_functions(sql) {
+            Ok(()) => panic!("the emulator check let through: {sql}"),
+            Err(refusal) => refusal,
+        }
+    }
+
+    fn passes_on_the_emulator(sql: &str) {
+        if let Err(refusal) = check_emulator_functions(sql) {
+            panic!("the emulator check refused {sql:?}: {}", refusal.message());
+        }
+    }
+
+    fn function(name: &str) -> EmulatorRefusal {
+        EmulatorRefusal::Function { name: name.into() }
+    }
+
+    #[test]
+    fn a_duckdb_file_function_is_refused_whatever_its_case_or_quoting() {
+        for sql in [
+            "SELECT LENGTH(read_text('/etc/hostname'))",
+            "SELECT SUBSTR(content, 1, 1) FROM read_text('/srv/okr-pulse/jwt-secret')",
+            "SELECT * FROM READ_TEXT('/etc/hostname')",
+            "select * from Read_Text('/etc/hostname')",
+            "SELECT * FROM `read_text`('/etc/hostname')",
+            "SELECT * FROM `READ_TEXT` ('/etc/hostname')",
+            "SELECT * FROM main.read_text('/etc/hostname')",
+            "SELECT * FROM `system`.read_text('/etc/hostname')",
+            "SELECT * FROM system.main.`read_text`('/etc/hostname')",
+            "SELECT * FROM `system.main.read_text`('/etc/hostname')",
+            "SELECT * FROM SAFE.read_text('/etc/hostname')",
+            "SELECT * FROM read_text /* a comment */ ('/etc/hostname')",
+            "SELECT * FROM read_text -- a comment\n ('/etc/hostname')",
+            "SELECT * FROM read_text # a comment\n\t('/etc/hostname')",
+            "SELECT * FROM 'read_text'('/etc/hostname')",
+            "SELECT x FROM UNNEST([1]) AS x \
+             WHERE EXISTS (SELECT 1 FROM read_text('/etc/hostname'))",
+        ] {
+            assert_eq!(refused_on_the_emulator(sql), function("read_text"), "{sql}");
+        }
+        assert_eq!(
+            refused_on_the_emulator("SELECT LENGTH(content) FROM read_blob('okr-pulse.db')"),
+            function("read_blob")
+        );
+        assert_eq!(
+            refused_on_the_emulator("SELECT * FROM read_text('/etc/hostname')").message(),
+            "DuckDB file and table functions are not allowed against the BigQuery emulator; \
+             this SQL calls read_text."
+        );
+    }
+
+    #[test]
+    fn duckdb_file_table_and_system_functions_are_refused_by_their_families() {
+        for (sql, name) in [
+            (
+                "SELECT * FROM read_csv_auto('/etc/passwd')",
+                "read_csv_auto",
+            ),
+            ("SELECT * FROM read_parquet(['a.parquet'])", "read_parquet"),
+            (
+                "SELECT * FROM read_json_objects('x.json')",
+                "read_json_objects",
+            ),
+            (
+                "SELECT * FROM read_duckdb('okr-pulse.duckdb')",
+                "read_duckdb",
+            ),
+            ("SELECT * FROM parquet_scan('x')", "parquet_scan"),
+            ("SELECT * FROM parquet_metadata('x')", "parquet_metadata"),
+            ("SELECT * FROM seq_scan()", "seq_scan"),
+            ("SELECT * FROM arrow_scan(1, 2, 3)", "arrow_scan"),
+            ("SELECT * FROM glob('/etc/*')", "glob"),
+            ("SELECT * FROM query('SELECT 42')", "query"),
+            ("SELECT * FROM query_table('t')", "query_table"),
+            ("SELECT * FROM sniff_csv('/etc/passwd')", "sniff_csv"),
+            ("SELECT * FROM duckdb_settings()", "duckdb_settings"),
+            ("SELECT * FROM duckdb_secrets()", "duckdb_secrets"),
+            ("SELECT * FROM pragma_version()", "pragma_version"),
+            ("SELECT * FROM ST_Read('/etc/passwd')", "st_read"),
+            ("SELECT * FROM ST_ReadOSM('x.pbf')", "st_readosm"),
+            ("SELECT * FROM icu_calendar_names()", "icu_calendar_names"),
+            (
+                "SELECT * FROM which_secret('s3://b/k', 's3')",
+                "which_secret",
+            ),
+            ("SELECT * FROM checkpoint()", "checkpoint"),
+            (
+                "SELECT current_setting('home_directory')",
+                "current_setting",
+            ),
+            (
+                "SELECT 'home_directory'.current_setting()",
+                "current_setting",
+            ),
+            ("SELECT getenv('HOME')", "getenv"),
+            ("SELECT pg_sleep(60)", "pg_sleep"),
+            (
+                "SELECT * FROM sqlite_scan('okr-pulse.db', 'users')",
+                "sqlite_scan",
+            ),
+            (
+                "SELECT * FROM postgres_query('db', 'SELECT 1')",
+                "postgres_query",
+            ),
+            ("SELECT http_get('http://169.254.169.254/')", "http_get"),
+            (
+                "SELECT * FROM json_execute_serialized_sql('{}')",
+                "json_execute_serialized_sql",
+            ),
+        ] {
+            assert_eq!(refused_on_the_emulator(sql), function(name), "{sql}");
+        }
+    }
+
+    #[test]
+    fn every_duckdb_table_function_is_refused_but_those_bigquery_also_has() {
+        // `SELECT DISTINCT function_name FROM duckdb_functions() WHERE
+        // function_type IN ('table', 'table_macro')` in DuckDB 1.5.5 with the
+        // emulator's extensions and the Python client, less `range`,
+        // `repeat` and `unnest`.
+        const DUCKDB_1_5_TABLE_FUNCTIONS: &[&str] = &[
+            "ST_Drivers",
+            "ST_GeneratePoints",
+            "ST_Read",
+            "ST_ReadOSM",
+            "ST_ReadSHP",
+            "ST_Read_Meta",
+            "arrow_scan",
+            "arrow_scan_dumb",
+            "checkpoint",
+            "disable_logging",
+            "disable_profiling",
+            "duckdb_approx_database_count",
+            "duckdb_columns",
+            "duckdb_connection_count",
+            "duckdb_constraints",
+            "duckdb_coordinate_systems",
+            "duckdb_databases",
+            "duckdb_dependencies",
+            "duckdb_extensions",
+            "duckdb_external_file_cache",
+            "duckdb_functions",
+            "duckdb_indexes",
+            "duckdb_keywords",
+            "duckdb_log_contexts",
+            "duckdb_logs",
+            "duckdb_logs_parsed",
+            "duckdb_memory",
+            "duckdb_optimizers",
+            "duckdb_prepared_statements",
+            "duckdb_profiling_settings",
+            "duckdb_schemas",
+            "duckdb_secret_types",
+            "duckdb_secrets",
+            "duckdb_sequences",
+            "duckdb_settings",
+            "duckdb_table_sample",
+            "duckdb_tables",
+            "duckdb_temporary_files",
+            "duckdb_types",
+            "duckdb_variables",
+            "duckdb_views",
+            "enable_logging",
+            "enable_profiling",
+            "force_checkpoint",
+            "generate_series",
+            "glob",
+            "histogram",
+            "histogram_values",
+            "icu_calendar_names",
+            "json_each",
+            "json_execute_serialized_sql",
+            "json_tree",
+            "pandas_scan",
+            "parquet_bloom_probe",
+            "parquet_file_metadata",
+            "parquet_full_metadata",
+            "parquet_kv_metadata",
+            "parquet_metadata",
+            "parquet_scan",
+            "parquet_schema",
+            "pg_timezone_names",
+            "pragma_collations",
+            "pragma_database_size",
+            "pragma_metadata_info",
+            "pragma_platform",
+            "pragma_rtree_index_info",
+            "pragma_show",
+            "pragma_storage_info",
+            "pragma_table_info",
+            "pragma_user_agent",
+            "pragma_version",
+            "python_map_function",
+            "query",
+            "query_table",
+            "read_blob",
+            "read_csv",
+            "read_csv_auto",
+            "read_duckdb",
+            "read_json",
+            "read_json_auto",
+            "read_json_objects",
+            "read_json_objects_auto",
+            "read_ndjson",
+            "read_ndjson_auto",
+            "read_ndjson_objects",
+            "read_parquet",
+            "read_text",
+            "repeat_row",
+            "rtree_index_dump",
+            "rtree_index_scan",
+            "seq_scan",
+            "shapefile_meta",
+            "sniff_csv",
+            "summary",
+            "test_all_types",
+            "test_vector_types",
+            "truncate_duckdb_logs",
+            "which_secret",
+        ];
+        for name in DUCKDB_1_5_TABLE_FUNCTIONS {
+            let sql = format!("SELECT * FROM {name}('x')");
+            assert_eq!(
+                refused_on_the_emulator(&sql),
+                function(&name.to_ascii_lowercase()),
+                "{sql}"
+            );
+        }
+        passes_on_the_emulator("SELECT n FROM UNNEST(GENERATE_ARRAY(1, 3)) AS n");
+        passes_on_the_emulator("SELECT REPEAT('ab', 3), RANGE(DATE '2024-01-01', NULL)");
+    }
+
+    #[test]
+    fn a_column_named_like_a_function_still_passes() {
+        passes_on_the_emulator("SELECT query FROM t");
+        passes_on_the_emulator(
+            "SELECT query, glob, summary, read_text, t.checkpoint, `query` AS q \
+             FROM `p.d.read_text` AS t WHERE read_blob IS NOT NULL \
+             GROUP BY query, glob, summary, read_text, checkpoint, q, read_blob",
+        );
+        passes_on_the_emulator("SELECT 'read_text(1)', \"query('x')\" -- read_text('/x')");
+        passes_on_the_emulator("SELECT 1 /* FROM read_text('/etc/hostname') */");
+        passes_on_the_emulator(
+            "SELECT COUNT(*) AS value FROM `okr-test-project.sales.orders` \
+             WHERE created_at BETWEEN @period_start AND @period_end",
+        );
+        passes_on_the_emulator(
+            "WITH paid AS (SELECT amount FROM sales.orders WHERE status = 'paid') \
+             SELECT COALESCE(SUM(amount), 0) FROM paid",
+        );
+    }
+
+    #[test]
+    fn a_duckdb_system_view_named_without_a_dataset_is_refused() {
+        for (sql, name) in [
+            ("SELECT name, setting FROM pg_settings", "pg_settings"),
+            ("SELECT * FROM `PG_SETTINGS`", "pg_settings"),
+            ("SELECT name FROM 'pg_settings'", "pg_settings"),
+            (
+                "SELECT name FROM UNNEST([1]) AS a, \"pg_settings\"",
+                "pg_settings",
+            ),
+            ("SELECT * FROM '''pg_settings'''", "pg_settings"),
+            ("SELECT * FROM pg_catalog.pg_settings", "pg_catalog"),
+            ("SELECT * FROM `pg_catalog.pg_settings`", "pg_catalog"),
+            ("SELECT * FROM duckdb_tables", "duckdb_tables"),
+            ("SELECT sql FROM sqlite_master", "sqlite_master"),
+        ] {
+            assert_eq!(
+                refused_on_the_emulator(sql),
+                EmulatorRefusal::SystemView { name: name.into() },
+                "{sql}"
+            );
+        }
+        assert_eq!(
+            refused_on_the_emulator("SELECT * FROM pg_settings").message(),
+            "DuckDB file and table functions are not allowed against the BigQuery emulator, \
+             nor DuckDB's system views; this SQL reads pg_settings."
+        );
+        passes_on_the_emulator("SELECT * FROM sales.pg_settings, `p.sales.duckdb_tables`");
+        passes_on_the_emulator("SELECT 'pg_settings: a label' AS label");
+    }
+
+    #[test]
+    fn sql_the_emulator_could_split_differently_is_refused() {
+        // SQLGlot takes U+00A0 and U+001C for whitespace; the guard does not.
+        for sql in [
+            "SELECT * FROM read_text\u{a0}('/etc/hostname')",
+            "SELECT * FROM read_text\u{1c}('/etc/hostname')",
+        ] {
+            assert!(
+                matches!(
+                    refused_on_the_emulator(sql),
+                    EmulatorRefusal::Ambiguous { .. }
+                ),
+                "{sql}"
+            );
+        }
+        // SQLGlot ends `x\` at its second backtick where BigQuery reads an
+        // escape: in the first, SQLGlot reads `--` as a name and then calls
+        // read_text, where the guard sees one name and a comment.
+        for sql in [
+            "SELECT 1 AS `x\\`, 1 AS `--`, (SELECT content FROM read_text('/etc/hostname')) AS y",
+            "SELECT `x\\`y` FROM t",
+            "SELECT * FROM `read\\x5ftext`('/etc/hostname')",
+        ] {
+            assert_eq!(
+                refused_on_the_emulator(sql),
+                EmulatorRefusal::Ambiguous {
+                    what: "a backslash in a quoted name"
+                },
+                "{sql}"
+            );
+        }
+        assert_eq!(
+            refused_on_the_emulator("SELECT 'abc"),
+            EmulatorRefusal::Ambiguous {
+                what: "a string that is never closed"
+            }
+        );
+        assert!(
+            refused_on_the_emulator("SELECT 1 /* never closed")
+                .message()
+                .ends_with("cannot be checked for them: it has a comment that is never closed.")
+        );
+        // Text that is not ASCII inside strings, comments and quoted names is fine.
+        passes_on_the_emulator("SELECT 'café — ok' AS `naïve` -- résumé\n");
     }
 
     #[test]

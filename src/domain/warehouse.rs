@@ -208,6 +208,26 @@ fn maximum_bytes_billed(bytes: i64) -> Result<i64, Invalid> {
     Ok(bytes)
 }
 
+/// The org's service account from the configured template: `{org}` is the
+/// slug with `_` turned into `-`, and the account id (before `@`) must be
+/// 6–30 characters of `[a-z0-9-]` starting with a letter.
+pub fn org_service_account(template: &str, slug: &str) -> Result<String, String> {
+    let email = template.replace("{org}", &slug.replace('_', "-"));
+    let id = email.split('@').next().unwrap_or_default();
+    let valid = (6..=30).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        Ok(email)
+    } else {
+        Err(format!(
+            "This organization's slug '{slug}' does not make a valid service-account id from BIGQUERY_ORG_SERVICE_ACCOUNT ('{id}': 6–30 lowercase letters, digits or hyphens, starting with a letter), so it cannot hold BigQuery connections. Ask the operator to rename the organization or change the template."
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +278,31 @@ mod tests {
         assert!(sync_interval(3600).is_ok());
         assert!(sync_interval(5).is_err());
         assert!(sync_interval(40 * 24 * 3600).is_err());
+    }
+
+    #[test]
+    fn an_org_account_comes_from_the_template_with_underscores_turned_into_hyphens() {
+        assert_eq!(
+            org_service_account("okr-{org}@vendor.iam.gserviceaccount.com", "acme_eu").unwrap(),
+            "okr-acme-eu@vendor.iam.gserviceaccount.com"
+        );
+    }
+
+    #[test]
+    fn a_slug_that_makes_no_valid_account_id_is_refused_with_a_reason() {
+        for slug in [
+            "a",
+            "Acme",
+            "a-very-long-organization-slug-indeed",
+            "9lives",
+        ] {
+            let template = if slug == "9lives" {
+                "{org}@v.iam.gserviceaccount.com"
+            } else {
+                "okr-{org}@v.iam.gserviceaccount.com"
+            };
+            let err = org_service_account(template, slug).unwrap_err();
+            assert!(err.contains("cannot hold BigQuery connections"), "{err}");
+        }
     }
 }

@@ -28,18 +28,19 @@ pub struct ConnectionQuery;
 impl ConnectionQuery {
     /// The server's service account and what to grant it.
     async fn big_query_setup(&self, ctx: &Context<'_>) -> Result<BigQuerySetup> {
-        ctx.principal()?;
-        let email = ctx
+        let principal = ctx.principal()?;
+        let (source, email) = ctx
             .service()
             .syncer()
             .warehouse()
-            .service_account_email()
+            .describe(Some(&principal.org.slug))
             .await;
         let who = email
             .clone()
             .unwrap_or_else(|| "the server's service account".to_owned());
         Ok(BigQuerySetup {
             service_account_email: email,
+            credential_source: source.into(),
             required_permissions: REQUIRED_PERMISSIONS.iter().map(|p| p.to_string()).collect(),
             steps: vec![
                 format!(
@@ -82,6 +83,8 @@ pub struct CreateConnectionInput {
     pub location: Option<String>,
     /// Per-job cap on bytes billed; default: the server's.
     pub maximum_bytes_billed: Option<Int64>,
+    /// Other projects whose tables the queries may read (admins only; at most 20).
+    pub readable_projects: Option<Vec<String>>,
 }
 
 impl TryFrom<CreateConnectionInput> for NewConnection {
@@ -96,6 +99,11 @@ impl TryFrom<CreateConnectionInput> for NewConnection {
                 .maximum_bytes_billed
                 .map(|b| BytesCap::parse(b.0))
                 .transpose()?,
+            readable_projects: input
+                .readable_projects
+                .as_deref()
+                .map(parse_projects)
+                .transpose()?,
         })
     }
 }
@@ -109,6 +117,8 @@ pub struct UpdateConnectionInput {
     pub location: MaybeUndefined<String>,
     /// `null` falls back to the server's default.
     pub maximum_bytes_billed: MaybeUndefined<Int64>,
+    /// Replaces the other projects whose tables the queries may read (admins only).
+    pub readable_projects: Option<Vec<String>>,
 }
 
 impl TryFrom<UpdateConnectionInput> for ConnectionPatch {
@@ -132,8 +142,27 @@ impl TryFrom<UpdateConnectionInput> for ConnectionPatch {
             maximum_bytes_billed: given(input.maximum_bytes_billed)
                 .map(|c| c.map(|b| BytesCap::parse(b.0)).transpose())
                 .transpose()?,
+            readable_projects: input
+                .readable_projects
+                .as_deref()
+                .map(parse_projects)
+                .transpose()?,
         })
     }
+}
+
+/// Most projects one connection may read besides its own.
+const MAX_READABLE_PROJECTS: usize = 20;
+
+/// A list of project ids, each checked.
+fn parse_projects(projects: &[String]) -> Result<Vec<ProjectId>, Invalid> {
+    if projects.len() > MAX_READABLE_PROJECTS {
+        return Err(Invalid::new(
+            "readableProjects",
+            format!("At most {MAX_READABLE_PROJECTS} projects may be listed."),
+        ));
+    }
+    projects.iter().map(|p| ProjectId::parse(p)).collect()
 }
 
 /// Who may use a connection. `userIds`, when given, replaces the list.
@@ -158,8 +187,14 @@ impl ConnectionMutation {
     ) -> Result<Connection> {
         let principal = ctx.principal()?;
         let new = NewConnection::try_from(input).map_err(AppError::from)?;
+        let config = ctx.service().syncer().warehouse().config();
+        let tenancy = match (&config.emulator_host, &config.org_service_account) {
+            (Some(_), _) => connections::Tenancy::Unchecked,
+            (None, Some(template)) => connections::Tenancy::PerOrgAccounts(template),
+            (None, None) => connections::Tenancy::OneOrg,
+        };
         Ok(Connection(
-            connections::create(ctx.writes(), principal, new).await?,
+            connections::create(ctx.writes(), principal, new, tenancy).await?,
         ))
     }
 

@@ -205,11 +205,33 @@ pub async fn create(
     db: &DatabaseConnection,
     principal: &Principal,
     input: NewConnection,
+    tenancy: Tenancy<'_>,
 ) -> Result<connection::Model, AppError> {
     if principal.role != Role::Admin && !principal.org.members_can_create_connections {
         return Err(AppError::Forbidden(
             "Your organization lets only admins create connections; ask an admin to create one and share it with you.".to_owned(),
         ));
+    }
+    if input.readable_projects.is_some() {
+        principal.require_admin("list the other projects a connection may read")?;
+    }
+    match tenancy {
+        Tenancy::Unchecked => {}
+        Tenancy::PerOrgAccounts(template) => {
+            crate::domain::warehouse::org_service_account(template, &principal.org.slug)
+                .map_err(AppError::Forbidden)?;
+        }
+        Tenancy::OneOrg => {
+            let elsewhere = connection::Entity::find()
+                .filter(connection::Column::OrgId.ne(principal.org.id.as_str()))
+                .one(db)
+                .await?;
+            if elsewhere.is_some() {
+                return Err(AppError::Forbidden(
+                    "This server queries BigQuery as one service account, which already serves another organization; sharing it would let each organization name the other's projects. Ask the operator to set BIGQUERY_ORG_SERVICE_ACCOUNT so that every organization queries as its own account.".to_owned(),
+                ));
+            }
+        }
     }
     let name = input.name.into_inner();
     let at = now();
@@ -222,6 +244,7 @@ pub async fn create(
         owner_id: Set(principal.user.id.clone()),
         shared_with_everyone: Set(false),
         maximum_bytes_billed: Set(input.maximum_bytes_billed.map(|c| c.get())),
+        readable_projects: Set(join_projects(input.readable_projects.unwrap_or_default())),
         last_test_ok: Set(None),
         last_test_message: Set(None),
         last_tested_at: Set(None),
@@ -229,6 +252,36 @@ pub async fn create(
         updated_at: Set(at),
     };
     row.insert(db).await.map_err(|e| unique_name(e, &name))
+}
+
+/// Which organizations may hold connections, by how the server reaches BigQuery.
+#[derive(Debug, Clone, Copy)]
+pub enum Tenancy<'a> {
+    /// Each org queries as its own service account (this template): any
+    /// org whose slug makes a valid account id.
+    PerOrgAccounts(&'a str),
+    /// One shared service account: one organization only, the first to
+    /// create a connection.
+    OneOrg,
+    /// An emulator, for one trusted user: no rule.
+    Unchecked,
+}
+
+/// Project ids as stored: comma-separated, without repeats.
+fn join_projects(projects: Vec<crate::domain::warehouse::ProjectId>) -> String {
+    let mut ids: Vec<String> = projects.into_iter().map(|p| p.into_inner()).collect();
+    ids.sort();
+    ids.dedup();
+    ids.join(",")
+}
+
+/// The other projects a stored connection may read.
+pub fn readable_projects(conn: &connection::Model) -> Vec<String> {
+    conn.readable_projects
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Changes a connection (admins, or its owner).
@@ -257,6 +310,10 @@ pub async fn update(
     }
     if let Some(cap) = patch.maximum_bytes_billed {
         active.maximum_bytes_billed = Set(cap.map(|c| c.get()));
+    }
+    if let Some(projects) = patch.readable_projects {
+        principal.require_admin("change the other projects a connection may read")?;
+        active.readable_projects = Set(join_projects(projects));
     }
     active.updated_at = Set(now());
     active.update(db).await.map_err(|e| unique_name(e, &name))

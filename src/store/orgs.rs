@@ -154,7 +154,7 @@ async fn find_or_create_org(
         behind_threshold: Set(defaults.behind),
         at_risk_threshold: Set(defaults.at_risk),
         time_zone: Set("UTC".to_owned()),
-        members_can_create_connections: Set(true),
+        members_can_create_connections: Set(false),
         created_at: Set(at),
         updated_at: Set(at),
     };

@@ -17,7 +17,11 @@ impl Syncer {
         id: &str,
     ) -> Result<connection::Model, AppError> {
         let conn = connections::require_managed(&self.db, principal, id).await?;
-        let (ok, message) = match self.warehouse.test(&target_of(&conn)).await {
+        let (ok, message) = match self
+            .warehouse
+            .test(&target_of(&conn, &principal.org.slug))
+            .await
+        {
             Ok(()) => (
                 true,
                 format!(

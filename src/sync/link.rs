@@ -17,7 +17,7 @@ use crate::{
     },
 };
 
-use super::{Syncer, guard, params_for, run::success, schedule, target_of};
+use super::{Syncer, params_for, run::success, schedule, target_of};
 
 /// What a query returned when previewed, without saving anything.
 #[derive(Debug, Clone)]
@@ -90,7 +90,7 @@ impl Syncer {
         let (target, conn) = self.prepare(principal, &link).await?;
         let id = data_sources::reserve_id();
         let mut run = self
-            .validate(&conn, &id, link.sql.as_str(), &target)
+            .validate(&principal.org.slug, &conn, &id, link.sql.as_str(), &target)
             .await?;
         run.next_sync_at = Some(schedule::next_sync_at(
             Utc::now(),
@@ -119,7 +119,13 @@ impl Syncer {
     pub async fn preview(&self, principal: &Principal, link: NewLink) -> Result<Preview, AppError> {
         let (target, conn) = self.prepare(principal, &link).await?;
         let run = self
-            .validate(&conn, "preview", link.sql.as_str(), &target)
+            .validate(
+                &principal.org.slug,
+                &conn,
+                "preview",
+                link.sql.as_str(),
+                &target,
+            )
             .await?;
         Ok(Preview {
             value: run.value,
@@ -131,18 +137,24 @@ impl Syncer {
 
     async fn validate(
         &self,
+        org: &str,
         conn: &connection::Model,
         ds_id: &str,
         sql: &str,
         target: &Target,
     ) -> Result<RunSuccess, AppError> {
-        guard(sql)?;
+        self.guard(sql)?;
         let started = Utc::now();
         let clock = Instant::now();
         let labels = [("app", "okr-pulse"), ("data_source", ds_id)];
         let measurement = self
             .warehouse
-            .validate(&target_of(conn), sql, params_for(target.period), &labels)
+            .validate(
+                &target_of(conn, org),
+                sql,
+                params_for(target.period),
+                &labels,
+            )
             .await?;
         Ok(success(measurement, started, clock))
     }
@@ -168,7 +180,9 @@ impl Syncer {
             let conn = new_conn.unwrap_or(current);
             let sql = patch.sql.map_or_else(|| ds.sql.clone(), |s| s.into_inner());
             let target = data_sources::resolve_existing(&self.db, &ds).await?;
-            let run = self.validate(&conn, &ds.id, &sql, &target).await?;
+            let run = self
+                .validate(&principal.org.slug, &conn, &ds.id, &sql, &target)
+                .await?;
             let recorded =
                 runs::replace_query(&self.db, &principal.org, &ds.id, conn.id, sql, run).await?;
             notice = recorded.notice;

@@ -71,11 +71,18 @@ impl Syncer {
     pub fn warehouse(&self) -> &Warehouse {
         &self.warehouse
     }
+
+    /// The SQL guard for this warehouse.
+    fn guard(&self, sql: &str) -> Result<(), WarehouseError> {
+        guard(sql, self.warehouse.config().emulator_host.is_some())
+    }
 }
 
-/// The BigQuery target of a connection.
-fn target_of(conn: &connection::Model) -> Target {
+/// The BigQuery target of a connection of the organization `org` (its slug).
+fn target_of(conn: &connection::Model, org: &str) -> Target {
     Target {
+        org: org.to_owned(),
+        readable_projects: crate::store::connections::readable_projects(conn),
         project_id: conn.project_id.clone(),
         location: conn.location.clone(),
         maximum_bytes_billed: conn.maximum_bytes_billed,
@@ -84,11 +91,19 @@ fn target_of(conn: &connection::Model) -> Target {
 
 /// The local SQL guard, checked before any BigQuery call: a dry run of a
 /// script may already execute it on some BigQuery emulators, so what is not
-/// one SELECT never leaves the server.
-fn guard(sql: &str) -> Result<(), WarehouseError> {
+/// one SELECT never leaves the server. Against an emulator, DuckDB's file
+/// and table functions are refused too: the emulator runs with its host's
+/// rights.
+fn guard(sql: &str, emulator: bool) -> Result<(), WarehouseError> {
     sql_guard::check(sql).map_err(|refusal| WarehouseError::Refused {
         message: refusal.message(),
-    })
+    })?;
+    if emulator {
+        sql_guard::check_emulator_functions(sql).map_err(|refusal| WarehouseError::NotAllowed {
+            message: refusal.message(),
+        })?;
+    }
+    Ok(())
 }
 
 /// The named parameters for a period, as of now.

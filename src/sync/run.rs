@@ -16,7 +16,7 @@ use crate::{
     },
 };
 
-use super::{Syncer, guard, params_for, schedule, target_of};
+use super::{Syncer, params_for, schedule, target_of};
 
 /// A run that produced a number, timed from `started`.
 pub(super) fn success(
@@ -114,11 +114,11 @@ impl Syncer {
         let started = Utc::now();
         let clock = Instant::now();
         let labels = [("app", "okr-pulse"), ("data_source", ds.id.as_str())];
-        let outcome = match guard(&ds.sql) {
+        let outcome = match self.guard(&ds.sql) {
             Ok(()) => {
                 self.warehouse
                     .measure(
-                        &target_of(&conn),
+                        &target_of(&conn, &org.slug),
                         &ds.sql,
                         params_for(target.period),
                         &labels,

@@ -1,7 +1,8 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Caller, PROJECT, TestApp, spawn_app, spawn_app_with, spawn_app_with_emulator, unique_org,
+    Caller, FakeGoogle, PROJECT, TestApp, spawn_app, spawn_app_with, spawn_app_with_emulator,
+    unique_org,
 };
 
 const CREATE: &str = "mutation($input: CreateConnectionInput!) { createConnection(input: $input) { id name projectId location owner { name } sharedWithEveryone canManage canUse } }";
@@ -88,13 +89,18 @@ async fn members_create_their_own_connections_only_when_the_organization_allows_
     let org = unique_org("o");
     let admin = Caller::admin(&org);
     let member = Caller::member(&org, "mia");
+    // Off by default: a connection spends the server's BigQuery identity.
+    let err = app
+        .error(
+            &member,
+            CREATE,
+            json!({ "input": { "name": "Another", "projectId": PROJECT } }),
+        )
+        .await;
+    assert_eq!(err.code, "FORBIDDEN");
+    allow_member_connections(&app, &admin, true).await;
     create_connection(&app, &member, "Mine").await;
-    app.data(
-        &admin,
-        "mutation { updateOrganization(input: { membersCanCreateConnections: false }) { membersCanCreateConnections } }",
-        json!({}),
-    )
-    .await;
+    allow_member_connections(&app, &admin, false).await;
     let err = app
         .error(
             &member,
@@ -104,6 +110,16 @@ async fn members_create_their_own_connections_only_when_the_organization_allows_
         .await;
     assert_eq!(err.code, "FORBIDDEN");
     create_connection(&app, &admin, "Admin's").await;
+}
+
+/// Lets the organization's members create connections, or stops them.
+pub async fn allow_member_connections(app: &TestApp, admin: &Caller, allowed: bool) {
+    app.data(
+        admin,
+        "mutation($on: Boolean!) { updateOrganization(input: { membersCanCreateConnections: $on }) { membersCanCreateConnections } }",
+        json!({ "on": allowed }),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -118,6 +134,7 @@ async fn members_see_and_use_only_their_own_and_shared_connections() {
     let private = create_connection(&app, &admin, "Private").await;
     let for_mia = create_connection(&app, &admin, "For Mia").await;
     let for_all = create_connection(&app, &admin, "For all").await;
+    allow_member_connections(&app, &admin, true).await;
     let own = create_connection(&app, &noa, "Noa's").await;
     app.data(
         &admin,
@@ -294,12 +311,11 @@ async fn big_query_setup_lists_the_permissions_and_no_account_without_service_ac
 #[tokio::test]
 async fn big_query_setup_shows_the_service_account_of_the_credentials_file() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.json");
-    std::fs::write(
-        &key,
-        json!({ "type": "service_account", "client_email": "okr-pulse@acme-prod.iam.gserviceaccount.com", "project_id": "acme-prod" }).to_string(),
-    )
-    .unwrap();
+    let fake = FakeGoogle::start().await;
+    let key = fake.write_key_file(
+        dir.path(),
+        &fake.service_account_key("okr-pulse@acme-prod.iam.gserviceaccount.com"),
+    );
     let app = spawn_app_with(|config| {
         config.bigquery.emulator_host = None;
         config.bigquery.google_application_credentials = Some(key.clone());

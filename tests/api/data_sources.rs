@@ -721,3 +721,48 @@ async fn a_script_never_reaches_bigquery_and_the_table_survives() {
         .await;
     assert_eq!(data["previewDataSource"]["value"], 3.0);
 }
+
+#[tokio::test]
+async fn duckdb_file_functions_are_refused_and_the_emulator_cannot_read_files_anyway() {
+    let (app, emulator) = spawn_app_with_emulator().await;
+    let admin = Caller::admin(&unique_org("o"));
+    let (_, kr) = fixture(&app, &emulator, &admin).await;
+    create_connection(&app, &admin, "Warehouse").await;
+    let secret = app.config.server.data_dir.join("probe.txt");
+    std::fs::write(&secret, "s3cret").unwrap();
+    for sql in [
+        format!(
+            "SELECT LENGTH(content) FROM read_text('{}')",
+            secret.display()
+        ),
+        format!(
+            "SELECT LENGTH(content) FROM `READ_BLOB` /* x */ ('{}')",
+            secret.display()
+        ),
+        "SELECT COUNT(*) FROM glob('/etc/*')".to_owned(),
+    ] {
+        let err = app
+            .error(
+                &admin,
+                LINK,
+                json!({ "input": { "keyResultId": kr, "sql": sql } }),
+            )
+            .await;
+        assert_eq!(err.code, "QUERY_NOT_ALLOWED", "{sql}: {}", err.message);
+    }
+    assert_eq!(app.count_rows("data_sources").await, 0);
+    // Behind the guard, the emulator itself is started without file access.
+    let answer = emulator
+        .query(&format!(
+            "SELECT LENGTH(content) AS n FROM read_text('{}')",
+            secret.display()
+        ))
+        .await;
+    assert!(
+        answer["rows"].as_array().is_none_or(|rows| rows.is_empty())
+            && answer["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("file system operations are disabled")),
+        "{answer}"
+    );
+}

@@ -11,6 +11,7 @@ mod data_sources;
 mod edge;
 mod faults;
 mod fuzz;
+mod google;
 mod health;
 mod helpers;
 mod isolation;

@@ -16,7 +16,7 @@ async fn an_organization_starts_with_the_default_settings() {
         .await;
     assert_eq!(
         data["organization"],
-        json!({ "timeZone": "UTC", "behindThreshold": 0.0, "atRiskThreshold": 25.0, "membersCanCreateConnections": true })
+        json!({ "timeZone": "UTC", "behindThreshold": 0.0, "atRiskThreshold": 25.0, "membersCanCreateConnections": false })
     );
 }
 

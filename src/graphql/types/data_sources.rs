@@ -53,6 +53,10 @@ impl Connection {
     async fn maximum_bytes_billed(&self) -> Option<Int64> {
         self.0.maximum_bytes_billed.map(Int64)
     }
+    /// Other projects whose tables the queries may read besides `projectId`.
+    async fn readable_projects(&self) -> Vec<String> {
+        crate::store::connections::readable_projects(&self.0)
+    }
     async fn owner(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let user = ctx
             .loaders()?
@@ -94,12 +98,49 @@ impl Connection {
     }
 }
 
+/// Where the server's Google credentials come from.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum CredentialSource {
+    /// A service-account key file.
+    ServiceAccountKey,
+    /// A person's gcloud credentials.
+    AuthorizedUser,
+    /// Workload Identity Federation.
+    ExternalAccount,
+    /// A service account impersonated by other credentials.
+    Impersonated,
+    /// The metadata server of Google Cloud.
+    MetadataServer,
+    /// A local BigQuery emulator: no credentials.
+    Emulator,
+    /// None found: BigQuery calls fail until credentials are configured.
+    None,
+}
+
+impl From<crate::bigquery::CredentialSource> for CredentialSource {
+    fn from(source: crate::bigquery::CredentialSource) -> Self {
+        use crate::bigquery::CredentialSource as S;
+        match source {
+            S::ServiceAccountKey => CredentialSource::ServiceAccountKey,
+            S::AuthorizedUser => CredentialSource::AuthorizedUser,
+            S::ExternalAccount => CredentialSource::ExternalAccount,
+            S::Impersonated => CredentialSource::Impersonated,
+            S::MetadataServer => CredentialSource::MetadataServer,
+            S::Emulator => CredentialSource::Emulator,
+            S::None => CredentialSource::None,
+        }
+    }
+}
+
 /// What the server needs granted in a customer's project.
 #[derive(SimpleObject)]
 pub struct BigQuerySetup {
-    /// The service account the server queries as; null when it runs with
-    /// credentials that are not a service account (or against an emulator).
+    /// The service account this organization's queries run as; null when
+    /// the credentials name none (gcloud user credentials, an emulator, or
+    /// none found).
     pub service_account_email: Option<String>,
+    /// Where the server's credentials come from.
+    pub credential_source: CredentialSource,
     /// The permissions to grant on each project.
     pub required_permissions: Vec<String>,
     /// How to grant them.
@@ -116,7 +157,7 @@ pub enum DataSourceKind {
 /// Why a run failed.
 #[derive(SimpleObject, Clone)]
 pub struct SyncError {
-    /// `BIGQUERY_ERROR`, `QUERY_SHAPE` or `QUERY_NOT_SELECT`.
+    /// `BIGQUERY_ERROR`, `QUERY_SHAPE`, `QUERY_NOT_SELECT` or `QUERY_NOT_ALLOWED`.
     pub code: String,
     pub message: String,
     /// BigQuery's reason (`invalidQuery`, `notFound`, `backendError` …).
@@ -129,7 +170,7 @@ pub struct SyncError {
 /// Why one run failed.
 #[derive(SimpleObject, Clone)]
 pub struct SyncRunError {
-    /// `BIGQUERY_ERROR`, `QUERY_SHAPE` or `QUERY_NOT_SELECT`.
+    /// `BIGQUERY_ERROR`, `QUERY_SHAPE`, `QUERY_NOT_SELECT` or `QUERY_NOT_ALLOWED`.
     pub code: String,
     pub message: String,
     /// BigQuery's reason, when it gave one.

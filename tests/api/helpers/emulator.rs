@@ -120,6 +120,22 @@ impl Emulator {
         );
     }
 
+    /// Runs SQL directly against the emulator and returns its answer.
+    pub async fn query(&self, sql: &str) -> Value {
+        self.client
+            .post(format!(
+                "{}/bigquery/v2/projects/{PROJECT}/queries",
+                self.url
+            ))
+            .json(&json!({ "query": sql, "useLegacySql": false }))
+            .send()
+            .await
+            .expect("run SQL")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
     /// Runs set-up SQL (DDL and DML) directly against the emulator.
     pub async fn execute(&self, sql: &str) {
         let response: Value = self

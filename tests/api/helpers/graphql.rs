@@ -99,6 +99,8 @@ pub struct GqlError {
     pub code: String,
     pub message: String,
     pub field: Option<String>,
+    /// `extensions.reason` (BigQuery's or Google's reason).
+    pub reason: Option<String>,
 }
 
 impl GqlError {
@@ -110,6 +112,7 @@ impl GqlError {
             code: err["extensions"]["code"].as_str().unwrap_or("").to_owned(),
             message: err["message"].as_str().unwrap_or("").to_owned(),
             field: err["extensions"]["field"].as_str().map(str::to_owned),
+            reason: err["extensions"]["reason"].as_str().map(str::to_owned),
         }
     }
 }

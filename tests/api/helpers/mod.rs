@@ -5,6 +5,7 @@
 
 mod app;
 mod emulator;
+mod fake_google;
 mod graphql;
 mod postgres;
 mod process;
@@ -20,6 +21,7 @@ pub use app::{
     Caller, SECRET, TestApp, on_postgres, spawn_app, spawn_app_with, spawn_app_with_emulator,
 };
 pub use emulator::{Emulator, PROJECT};
+pub use fake_google::*;
 pub use graphql::GqlError;
 pub use process::ServerProcess;
 pub use seed::{TREE, seed_tree};

@@ -23,7 +23,7 @@ fn free_port() -> u16 {
 
 impl ServerProcess {
     /// Starts `okr-pulse` with the test secret, BigQuery pointed at a closed
-    /// port, no scheduler, SQLite in a fresh folder unless `env` says
+    /// port (unless `env` names a `BIGQUERY_ENDPOINT`), no scheduler, SQLite in a fresh folder unless `env` says
     /// otherwise, and waits until it answers `/healthz`.
     pub async fn start(env: &[(&str, String)]) -> ServerProcess {
         let dir = tempfile::tempdir().expect("a data folder");
@@ -35,7 +35,6 @@ impl ServerProcess {
             .env("AUTH_JWT_SECRET", SECRET)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("DATA_DIR", dir.path())
-            .env("BIGQUERY_EMULATOR_HOST", "127.0.0.1:9")
             .env("GCE_METADATA_HOST", "127.0.0.1:9")
             .env("SCHEDULER_ENABLED", "false")
             .env("REFRESH_MIN_INTERVAL", "0s")
@@ -43,6 +42,9 @@ impl ServerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        if !env.iter().any(|(key, _)| *key == "BIGQUERY_ENDPOINT") {
+            command.env("BIGQUERY_EMULATOR_HOST", "127.0.0.1:9");
+        }
         for (key, value) in env {
             command.env(key, value);
         }
