@@ -2,30 +2,21 @@
 //! with one set of credentials for the whole server (or one per
 //! organization), our own polling of long queries and our own retries.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
-use google_cloud_bigquery_v2::{
-    client::JobService,
-    model::{
-        GetQueryResultsRequest, InsertJobRequest, Job, JobConfiguration, JobConfigurationQuery,
-        JobReference, PostQueryRequest, QueryParameter, QueryParameterType, QueryParameterValue,
-        QueryRequest,
-    },
+use google_cloud_bigquery_v2::model::{
+    GetQueryResultsRequest, InsertJobRequest, Job, JobConfiguration, JobConfigurationQuery,
+    JobReference, PostQueryRequest, QueryParameter, QueryParameterType, QueryParameterValue,
+    QueryRequest,
 };
 use google_cloud_gax::options::RequestOptionsBuilder;
 use tokio::time::Instant;
 
-use crate::domain::warehouse::org_service_account;
-
 use super::{
     JobInfo, Measurement, QueryParams, Target, WarehouseConfig, WarehouseError,
-    classify::{classify_job_errors, classify_rpc, retry},
-    credentials::{CredentialSource, Loaded, METADATA_TIMEOUT},
-    impersonate::OrgAccount,
+    classify::{classify_job_errors, retry},
+    credentials::{CredentialSource, METADATA_TIMEOUT},
+    identity::Identities,
     is_numeric_type,
     rows::{Reply, first_values},
     used_parameters,
@@ -47,26 +38,11 @@ const POLL_WAIT: Duration = Duration::from_secs(10);
 /// Rows read per reply: two are enough to tell one row from several.
 const ROWS_READ: u32 = 2;
 
-/// Credentials and the client that carries them.
-struct Identity {
-    loaded: Loaded,
-    jobs: JobService,
-}
-
-/// An organization's identity and the base identity it was minted with:
-/// when the base is built again, so is the org's.
-type OrgIdentity = (Arc<Identity>, Arc<Identity>);
-
 /// Talks to BigQuery (or its emulator) for the whole server.
 pub struct Warehouse {
     config: WarehouseConfig,
-    /// For the metadata server's email and the IAM Credentials API.
-    http: reqwest::Client,
-    /// The server's own identity, built on first use and again after a
-    /// credential failure.
-    base: tokio::sync::Mutex<Option<Arc<Identity>>>,
-    /// Each organization's impersonated identity, by org slug.
-    orgs: Mutex<HashMap<String, OrgIdentity>>,
+    /// The identities requests carry.
+    identities: Identities,
 }
 
 /// What a dry run found out.
@@ -84,12 +60,14 @@ impl Warehouse {
             .connect_timeout(METADATA_TIMEOUT)
             .build()
             .unwrap_or_default();
-        Arc::new(Warehouse {
-            config,
+        let identities = Identities::new(
+            config.credentials.clone(),
+            config.endpoint.clone(),
+            config.iam_endpoint.clone(),
+            config.org_service_account.clone(),
             http,
-            base: tokio::sync::Mutex::new(None),
-            orgs: Mutex::new(HashMap::new()),
-        })
+        );
+        Arc::new(Warehouse { config, identities })
     }
 
     /// The configuration in force.
@@ -101,23 +79,7 @@ impl Warehouse {
     /// for the start-up log line and `bigQuerySetup`. With per-org accounts
     /// and `org` given, the email is that org's account.
     pub async fn describe(&self, org: Option<&str>) -> (CredentialSource, Option<String>) {
-        let (source, email) = match self.config.credentials.load() {
-            Err(_) => (CredentialSource::None, None),
-            Ok(loaded) if loaded.source == CredentialSource::MetadataServer => {
-                match self.config.credentials.metadata_email(&self.http).await {
-                    Some(email) => (CredentialSource::MetadataServer, Some(email)),
-                    None => (CredentialSource::None, None),
-                }
-            }
-            Ok(loaded) => (loaded.source, loaded.email),
-        };
-        if source == CredentialSource::Emulator {
-            return (source, None);
-        }
-        match (&self.config.org_service_account, org) {
-            (Some(template), Some(slug)) => (source, org_service_account(template, slug).ok()),
-            _ => (source, email),
-        }
+        self.identities.describe(org).await
     }
 
     /// Checks that `sql` is a single SELECT of one numeric column that reads
@@ -229,168 +191,6 @@ impl Warehouse {
         retry(&self.config.backoff, attempt).await
     }
 
-    /// The server's own identity, built now if it is not yet.
-    async fn base(&self) -> Result<Arc<Identity>, WarehouseError> {
-        let mut base = self.base.lock().await;
-        if let Some(identity) = base.as_ref() {
-            return Ok(identity.clone());
-        }
-        let loaded = self
-            .config
-            .credentials
-            .load()
-            .map_err(|problem| WarehouseError::credentials(problem.0))?;
-        let identity = Arc::new(self.identity_of(loaded).await?);
-        *base = Some(identity.clone());
-        Ok(identity)
-    }
-
-    /// The identity a connection's jobs run as.
-    async fn identity(&self, target: &Target) -> Result<Arc<Identity>, WarehouseError> {
-        let base = self.base().await?;
-        let template = match &self.config.org_service_account {
-            Some(template) if base.loaded.source != CredentialSource::Emulator => template,
-            _ => return Ok(base),
-        };
-        if let Some((identity, from)) = self.orgs.lock().ok().and_then(|orgs| {
-            orgs.get(&target.org)
-                .map(|(identity, from)| (identity.clone(), from.clone()))
-        }) && Arc::ptr_eq(&from, &base)
-        {
-            return Ok(identity);
-        }
-        let email =
-            org_service_account(template, &target.org).map_err(WarehouseError::credentials)?;
-        let account = OrgAccount::new(
-            base.loaded.credentials.clone(),
-            &email,
-            &self.config.iam_endpoint,
-            self.http.clone(),
-        );
-        let identity = Arc::new(
-            self.identity_of(Loaded {
-                credentials: account.into(),
-                source: CredentialSource::Impersonated,
-                email: Some(email),
-            })
-            .await?,
-        );
-        if let Ok(mut orgs) = self.orgs.lock() {
-            orgs.insert(target.org.clone(), (identity.clone(), base));
-        }
-        Ok(identity)
-    }
-
-    /// A client that carries `loaded`.
-    async fn identity_of(&self, loaded: Loaded) -> Result<Identity, WarehouseError> {
-        let jobs = JobService::builder()
-            .with_endpoint(self.config.endpoint.clone())
-            .with_credentials(loaded.credentials.clone())
-            // Retries are ours (bounded and classified), not the client's.
-            .with_retry_policy(google_cloud_gax::retry_policy::NeverRetry)
-            .build()
-            .await
-            .map_err(|err| {
-                WarehouseError::credentials(format!("The BigQuery client cannot be built: {err}."))
-            })?;
-        Ok(Identity { loaded, jobs })
-    }
-
-    /// Drops `identity` so the next call builds it again from its sources:
-    /// a refused or broken credential never sticks.
-    async fn forget(&self, identity: &Arc<Identity>) {
-        let mut base = self.base.lock().await;
-        if base.as_ref().is_some_and(|b| Arc::ptr_eq(b, identity)) {
-            *base = None;
-        }
-        if let Ok(mut orgs) = self.orgs.lock() {
-            orgs.retain(|_, (org, from)| {
-                !Arc::ptr_eq(org, identity) && !Arc::ptr_eq(from, identity)
-            });
-        }
-    }
-
-    /// Makes one call with a valid token: credentials that give none are a
-    /// `credentials` error (and are built again next time); a 401 gets one
-    /// fresh token and one retry.
-    async fn call<T, F, Fut>(&self, target: &Target, call: F) -> Result<T, WarehouseError>
-    where
-        F: Fn(JobService) -> Fut,
-        Fut: Future<Output = Result<T, google_cloud_gax::error::Error>>,
-    {
-        let mut refreshed = false;
-        loop {
-            let identity = self.identity(target).await?;
-            if identity.loaded.source != CredentialSource::Emulator {
-                let token = tokio::time::timeout(
-                    METADATA_TIMEOUT,
-                    identity.loaded.credentials.headers(http::Extensions::new()),
-                )
-                .await;
-                let problem = match token {
-                    Ok(Ok(_)) => None,
-                    Ok(Err(err)) => Some(err.to_string()),
-                    Err(_) => Some(format!("no token within {} s", METADATA_TIMEOUT.as_secs())),
-                };
-                if let Some(problem) = problem {
-                    self.forget(&identity).await;
-                    return Err(self.no_token(&identity.loaded, &problem));
-                }
-            }
-            // The generated client's futures are large: keep them off the stack.
-            match Box::pin(call(identity.jobs.clone())).await {
-                Err(err) if err.http_status_code() == Some(401) && !refreshed => {
-                    tracing::info!("BigQuery refused the token, fetching a fresh one");
-                    self.forget(&identity).await;
-                    refreshed = true;
-                }
-                Err(err) => {
-                    if err.is_authentication() || err.http_status_code() == Some(401) {
-                        self.forget(&identity).await;
-                    }
-                    return Err(classify_rpc(&err));
-                }
-                Ok(value) => return Ok(value),
-            }
-        }
-    }
-
-    /// The error for credentials that gave no token, naming what to fix.
-    fn no_token(&self, loaded: &Loaded, problem: &str) -> WarehouseError {
-        let message = match loaded.source {
-            CredentialSource::MetadataServer => format!(
-                "No Google credentials were found: no key file is configured and the metadata server at {} gave no token ({problem}). Set GOOGLE_APPLICATION_CREDENTIALS (or --google-application-credentials) to a service-account key file, or run on Google Cloud with a service account attached.",
-                self.config.credentials.metadata_host
-            ),
-            source => format!(
-                "The server's Google credentials ({}{}) gave no token: {problem}. Check the key file and the account; the next sync tries again.",
-                source.as_str(),
-                loaded
-                    .email
-                    .as_deref()
-                    .map(|e| format!(", {e}"))
-                    .unwrap_or_default()
-            ),
-        };
-        WarehouseError::credentials(message)
-    }
-
-    fn query_config(
-        &self,
-        target: &Target,
-        sql: &str,
-        params: QueryParams,
-    ) -> (JobConfigurationQuery, Vec<QueryParameter>) {
-        let bound = query_parameters(sql, params);
-        let query = JobConfigurationQuery::new()
-            .set_query(sql)
-            .set_use_legacy_sql(false)
-            .set_maximum_bytes_billed(self.bytes_cap(target))
-            .set_parameter_mode(if bound.is_empty() { "" } else { "NAMED" })
-            .set_query_parameters(bound.clone());
-        (query, bound)
-    }
-
     fn bytes_cap(&self, target: &Target) -> i64 {
         target
             .maximum_bytes_billed
@@ -408,7 +208,13 @@ impl Warehouse {
         params: QueryParams,
         labels: &[(&str, &str)],
     ) -> Result<Checked, WarehouseError> {
-        let (query, _) = self.query_config(target, sql, params);
+        let bound = query_parameters(sql, params);
+        let query = JobConfigurationQuery::new()
+            .set_query(sql)
+            .set_use_legacy_sql(false)
+            .set_maximum_bytes_billed(self.bytes_cap(target))
+            .set_parameter_mode(if bound.is_empty() { "" } else { "NAMED" })
+            .set_query_parameters(bound);
         let mut reference = JobReference::new()
             .set_project_id(target.project_id.clone())
             .set_job_id(format!("okr_pulse_dry_{}", uuid::Uuid::now_v7().simple()));
@@ -426,7 +232,7 @@ impl Warehouse {
             .set_project_id(target.project_id.clone())
             .set_job(job);
         let job = self
-            .bounded(Box::pin(self.call(target, |jobs| {
+            .bounded(Box::pin(self.identities.call(target, |jobs| {
                 jobs.insert_job()
                     .with_request(request.clone())
                     .with_user_agent(USER_AGENT)
@@ -481,7 +287,7 @@ impl Warehouse {
         params: QueryParams,
         labels: &[(&str, &str)],
     ) -> Result<Measurement, WarehouseError> {
-        let (_, bound) = self.query_config(target, sql, params);
+        let bound = query_parameters(sql, params);
         let mut request = QueryRequest::new()
             .set_query(sql)
             .set_use_legacy_sql(false)
@@ -504,6 +310,7 @@ impl Warehouse {
             .set_query_request(request);
         let work = async {
             let first = self
+                .identities
                 .call(target, |jobs| {
                     jobs.query()
                         .with_request(request.clone())
@@ -592,6 +399,7 @@ impl Warehouse {
             None => request = request.set_start_index(0u64),
         }
         let response = self
+            .identities
             .call(target, |jobs| {
                 jobs.get_query_results()
                     .with_request(request.clone())

@@ -9,6 +9,7 @@ mod classify;
 mod client;
 pub mod credentials;
 pub mod endpoint;
+mod identity;
 mod impersonate;
 mod rows;
 
