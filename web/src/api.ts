@@ -442,15 +442,25 @@ export async function testConnection(id: string): Promise<ConnectionTest> {
   return data.testConnection;
 }
 
+export type CredentialSource =
+  | 'SERVICE_ACCOUNT_KEY'
+  | 'AUTHORIZED_USER'
+  | 'EXTERNAL_ACCOUNT'
+  | 'IMPERSONATED'
+  | 'METADATA_SERVER'
+  | 'EMULATOR'
+  | 'NONE';
+
 export interface BigQuerySetup {
   serviceAccountEmail: string | null;
+  credentialSource: CredentialSource;
   requiredPermissions: string[];
   steps: string[];
 }
 
 export async function fetchBigQuerySetup(): Promise<BigQuerySetup> {
   const data = await gql<{ bigQuerySetup: BigQuerySetup }>(
-    `query Setup { bigQuerySetup { serviceAccountEmail requiredPermissions steps } }`,
+    `query Setup { bigQuerySetup { serviceAccountEmail credentialSource requiredPermissions steps } }`,
   );
   return data.bigQuerySetup;
 }

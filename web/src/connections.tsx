@@ -10,12 +10,24 @@ import {
   testConnection,
   type BigQuerySetup,
   type Connection,
+  type CredentialSource,
   type User,
 } from './api';
 import { useApp } from './app-context';
 import { BigQueryIcon } from './bigquery-icon';
 import { Dialog, ErrorMessage, Field } from './dialog';
 import { formatDateTime } from './format';
+
+/** How each credential source is named on screen. */
+const CREDENTIAL_SOURCES: Record<CredentialSource, string> = {
+  SERVICE_ACCOUNT_KEY: 'a service-account key file',
+  AUTHORIZED_USER: 'gcloud user credentials',
+  EXTERNAL_ACCOUNT: 'Workload Identity Federation',
+  IMPERSONATED: 'an impersonated service account',
+  METADATA_SERVER: "the Google Cloud metadata server",
+  EMULATOR: 'none (a local BigQuery emulator)',
+  NONE: 'none found: BigQuery calls fail until the operator sets GOOGLE_APPLICATION_CREDENTIALS or runs the server on Google Cloud',
+};
 
 export function ConnectionsScreen() {
   const [connections, setConnections] = useState<Connection[] | null>(null);
@@ -274,11 +286,14 @@ function SetupSteps() {
       {setup && (
         <>
           <p>
+            Credentials: {CREDENTIAL_SOURCES[setup.credentialSource]}
+          </p>
+          <p>
             Service account:{' '}
             {setup.serviceAccountEmail ? (
               <code>{setup.serviceAccountEmail}</code>
             ) : (
-              <span className="hint">none (the server runs without service-account credentials, or against an emulator)</span>
+              <span className="hint">none named (gcloud user credentials, an emulator, or no credentials)</span>
             )}
           </p>
           <p>Permissions to grant on each project:</p>
