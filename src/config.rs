@@ -87,10 +87,13 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
 
     /// Origins allowed to call the API from a browser (comma-separated, e.g. `https://okr.example.com`); none by default.
+    /// `*` and `null` are refused at start: a wildcard would grant every
+    /// site, and `null` is what sandboxed pages and local files send.
     #[arg(
         long = "cors-allowed-origins",
         env = "CORS_ALLOWED_ORIGINS",
         value_delimiter = ',',
+        value_parser = cors_origin,
         global = true
     )]
     pub cors_allowed_origins: Vec<String>,
@@ -147,6 +150,11 @@ pub struct AuthConfig {
     /// seen after at most this long (`0s` turns the cache off).
     #[arg(long = "auth-cache-ttl", env = "AUTH_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration, global = true)]
     pub cache_ttl: std::time::Duration,
+
+    /// Furthest ahead a token's `exp` may be; tokens that expire later are
+    /// refused (`UNAUTHENTICATED`), since only rotating the secret takes them back.
+    #[arg(long = "auth-max-token-lifetime", env = "AUTH_MAX_TOKEN_LIFETIME", default_value = "31days", value_parser = positive_duration, global = true)]
+    pub max_token_lifetime: std::time::Duration,
 }
 
 /// How the server reaches BigQuery.
@@ -297,6 +305,28 @@ pub struct WsConfig {
     pub keep_alive: Duration,
 }
 
+/// One origin a browser may call from: `http(s)://host[:port]`.
+fn cors_origin(raw: &str) -> Result<String, String> {
+    let origin = raw.trim().trim_end_matches('/');
+    if origin == "*" || origin.eq_ignore_ascii_case("null") {
+        return Err(format!(
+            "'{origin}' is not allowed: list each origin that may call the API from a browser, e.g. https://okr.example.com"
+        ));
+    }
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['/', '*', ' ', '?', '#', '@']) => {
+            Ok(origin.to_owned())
+        }
+        _ => Err(format!(
+            "'{}' is not an origin: write scheme://host[:port], e.g. https://okr.example.com",
+            origin.chars().take(100).collect::<String>()
+        )),
+    }
+}
+
 /// A humantime duration greater than zero.
 fn positive_duration(raw: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
@@ -398,6 +428,29 @@ mod tests {
         ] {
             assert!(parse(&args).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn a_wildcard_or_null_cors_origin_is_refused_at_start_with_a_message() {
+        for bad in [
+            "*",
+            "null",
+            "https://a.example,*",
+            "a.example",
+            "https://*.example",
+        ] {
+            let err = parse(&["--cors-allowed-origins", bad]).unwrap_err();
+            assert!(err.to_string().contains("origin"), "{bad}: {err}");
+        }
+        let config = parse(&[
+            "--cors-allowed-origins",
+            "https://a.example/, http://127.0.0.1:5173",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.http.cors_allowed_origins,
+            ["https://a.example", "http://127.0.0.1:5173"]
+        );
     }
 
     #[test]

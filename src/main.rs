@@ -44,7 +44,8 @@ async fn run() -> anyhow::Result<()> {
     telemetry::init(config.server.log_format);
     match &config.command {
         Some(Command::Token(args)) => {
-            let keys = TokenKeys::from_secret(&auth::load_or_create_secret(&config)?.value);
+            let keys = TokenKeys::from_secret(&auth::load_or_create_secret(&config)?.value)
+                .with_max_lifetime(config.auth.max_token_lifetime);
             println!("{}", keys.mint_for(args)?);
             Ok(())
         }

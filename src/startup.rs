@@ -159,7 +159,7 @@ impl Application {
             )
         });
         let auth = Authenticator::new(
-            TokenKeys::from_secret(&secret.value),
+            TokenKeys::from_secret(&secret.value).with_max_lifetime(config.auth.max_token_lifetime),
             db.clone(),
             config.auth.cache_ttl,
         );

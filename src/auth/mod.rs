@@ -113,7 +113,17 @@ impl Authenticator {
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Furthest ahead a token's `exp` may be: a token that lives for years
+    /// cannot be taken back short of rotating the secret.
+    max_lifetime: u64,
 }
+
+/// Default furthest `exp` ahead (`AUTH_MAX_TOKEN_LIFETIME`): 31 days.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: std::time::Duration =
+    std::time::Duration::from_secs(31 * 24 * 3600);
+
+/// Longest `sub`, `name` or `email` claim, in characters.
+pub const MAX_CLAIM_CHARS: usize = 320;
 
 impl TokenKeys {
     /// Keys for an HS256 secret.
@@ -121,7 +131,14 @@ impl TokenKeys {
         TokenKeys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
+            max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME.as_secs(),
         }
+    }
+
+    /// The same keys, refusing tokens whose `exp` is more than `lifetime` ahead.
+    pub fn with_max_lifetime(mut self, lifetime: std::time::Duration) -> Self {
+        self.max_lifetime = lifetime.as_secs();
+        self
     }
 
     /// Signs a token for these claims.
@@ -150,7 +167,8 @@ impl TokenKeys {
             exp,
             nbf: None,
         };
-        validate_claims(&claims).map_err(|e| anyhow::anyhow!(e.message()))?;
+        self.validate_claims(&claims)
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
         self.mint(&claims)
     }
 
@@ -191,13 +209,36 @@ impl TokenKeys {
                 };
                 AppError::Unauthenticated(format!("Authentication failed: {why}."))
             })?;
-        let role = validate_claims(&data.claims)?;
+        let role = self.validate_claims(&data.claims)?;
         Ok((data.claims, role))
+    }
+
+    /// Checks the claims okr-pulse relies on and returns the role.
+    fn validate_claims(&self, claims: &Claims) -> Result<Role, AppError> {
+        let latest = jsonwebtoken::get_current_timestamp() + self.max_lifetime + JWT_LEEWAY_SECONDS;
+        if claims.exp > latest {
+            return Err(AppError::Unauthenticated(format!(
+                "Authentication failed: the token expires more than {} days ahead (AUTH_MAX_TOKEN_LIFETIME); mint one that expires sooner.",
+                self.max_lifetime / 86_400
+            )));
+        }
+        for (claim, value) in [
+            ("sub", &claims.sub),
+            ("name", &claims.name),
+            ("email", &claims.email),
+        ] {
+            if value.chars().count() > MAX_CLAIM_CHARS {
+                return Err(AppError::Unauthenticated(format!(
+                    "Authentication failed: the token's {claim} claim is longer than {MAX_CLAIM_CHARS} characters."
+                )));
+            }
+        }
+        check_claims(claims)
     }
 }
 
 /// Checks the claims okr-pulse relies on and returns the role.
-fn validate_claims(claims: &Claims) -> Result<Role, AppError> {
+fn check_claims(claims: &Claims) -> Result<Role, AppError> {
     let role = match claims.role.to_ascii_lowercase().as_str() {
         "admin" => Role::Admin,
         "member" => Role::Member,
@@ -388,6 +429,42 @@ mod tests {
                 keys.verify_header(Some(&format!("Bearer {token}")))
                     .is_err()
             );
+        }
+    }
+
+    #[test]
+    fn a_token_that_lives_too_long_or_carries_huge_claims_is_refused() {
+        let keys = TokenKeys::from_secret("0123456789abcdef");
+        let mut c = claims("member", "acme");
+        c.exp = jsonwebtoken::get_current_timestamp() + 400 * 86_400;
+        let token = keys.mint(&c).unwrap();
+        let err = keys
+            .verify_header(Some(&format!("Bearer {token}")))
+            .unwrap_err();
+        assert!(err.message().contains("31 days"), "{}", err.message());
+        let short = keys
+            .clone()
+            .with_max_lifetime(std::time::Duration::from_secs(60));
+        let mut c = claims("member", "acme");
+        c.exp = jsonwebtoken::get_current_timestamp() + 3600;
+        assert!(
+            short
+                .verify_header(Some(&format!("Bearer {}", short.mint(&c).unwrap())))
+                .is_err()
+        );
+        for field in ["name", "email"] {
+            let mut c = claims("member", "acme");
+            let long = "x".repeat(MAX_CLAIM_CHARS + 1);
+            if field == "name" {
+                c.name = long;
+            } else {
+                c.email = long;
+            }
+            let token = keys.mint(&c).unwrap();
+            let err = keys
+                .verify_header(Some(&format!("Bearer {token}")))
+                .unwrap_err();
+            assert!(err.message().contains(field), "{}", err.message());
         }
     }
 

@@ -147,7 +147,10 @@ fn sql(raw: &str) -> Result<String, Invalid> {
         ));
     }
     super::validate::plain_text("sql", sql, true)?;
-    Ok(sql.trim_end_matches(';').trim_end().to_owned())
+    // One final `;` is dropped; more are kept for the SQL guard to refuse
+    // (`SELECT 1;;` ends an empty statement).
+    let once = sql.strip_suffix(';').map_or(sql, str::trim_end);
+    Ok(if once.ends_with(';') { sql } else { once }.to_owned())
 }
 
 /// Shortest and longest sync interval, in seconds.
@@ -304,5 +307,13 @@ mod tests {
             let err = org_service_account(template, slug).unwrap_err();
             assert!(err.contains("cannot hold BigQuery connections"), "{err}");
         }
+    }
+
+    #[test]
+    fn one_final_semicolon_is_dropped_and_more_are_kept_for_the_guard() {
+        assert_eq!(sql(" SELECT 1 ; ").unwrap(), "SELECT 1");
+        assert_eq!(sql("SELECT 1;;").unwrap(), "SELECT 1;;");
+        assert!(crate::domain::sql_guard::check(&sql("SELECT 1;;").unwrap()).is_err());
+        assert!(crate::domain::sql_guard::check(&sql("SELECT 1; ;").unwrap()).is_err());
     }
 }

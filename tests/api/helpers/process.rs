@@ -28,7 +28,10 @@ impl ServerProcess {
     pub async fn start(env: &[(&str, String)]) -> ServerProcess {
         let dir = tempfile::tempdir().expect("a data folder");
         let port = free_port();
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_okr-pulse"));
+        // `OKR_PULSE_BIN` runs another build (the release binary) through the same tests.
+        let binary = std::env::var_os("OKR_PULSE_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_okr-pulse").into());
+        let mut command = tokio::process::Command::new(binary);
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
