@@ -234,6 +234,11 @@ pub struct BigQueryConfig {
     )]
     pub google_application_credentials: Option<PathBuf>,
 
+    /// gcloud's configuration folder, where `gcloud auth application-default
+    /// login` writes its credentials; default `~/.config/gcloud`.
+    #[arg(long = "cloudsdk-config", env = "CLOUDSDK_CONFIG", global = true)]
+    pub cloudsdk_config: Option<PathBuf>,
+
     /// Metadata server that gives tokens and names the service account on Google Cloud.
     #[arg(
         long = "gce-metadata-host",

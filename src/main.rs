@@ -33,14 +33,19 @@ fn sqlite_without_allocation_counts() {
 
 fn main() -> anyhow::Result<()> {
     sqlite_without_allocation_counts();
+    let config = Config::parse();
+    // google-cloud-auth reads GCE_METADATA_HOST itself, ahead of the
+    // endpoint it is given: make the variable say what the setting says,
+    // so a --gce-metadata-host flag is the host tokens come from too.
+    // SAFETY: no other thread exists yet to read the environment.
+    unsafe { std::env::set_var("GCE_METADATA_HOST", &config.bigquery.gce_metadata_host) };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(run())
+        .block_on(run(config))
 }
 
-async fn run() -> anyhow::Result<()> {
-    let config = Config::parse();
+async fn run(config: Config) -> anyhow::Result<()> {
     telemetry::init(config.server.log_format);
     match &config.command {
         Some(Command::Token(args)) => {

@@ -63,7 +63,7 @@ fn warehouse_config(config: &Config) -> anyhow::Result<WarehouseConfig> {
     Ok(WarehouseConfig {
         credentials: CredentialSettings {
             key_file: bq.google_application_credentials.clone(),
-            gcloud_file: CredentialSettings::find_gcloud_file(),
+            gcloud_file: CredentialSettings::find_gcloud_file(bq.cloudsdk_config.as_deref()),
             metadata_host: bq.gce_metadata_host.clone(),
             emulator: endpoint.emulator,
         },
@@ -116,15 +116,15 @@ impl Application {
             .await
             .with_context(|| format!("listening on {}", config.server.listen_addr))?;
         let warehouse = Warehouse::new(warehouse_config(config)?);
-        let (source, email) = warehouse.describe(None).await;
-        match (source, &email) {
-            (bigquery::CredentialSource::None, _) => tracing::warn!(
-                metadata_host = %config.bigquery.gce_metadata_host,
-                "no Google credentials found: set GOOGLE_APPLICATION_CREDENTIALS (or --google-application-credentials) to a key file, or run on Google Cloud with a service account; BigQuery calls will fail until then"
+        let described = warehouse.describe(None).await;
+        match &described.problem {
+            Some(problem) => tracing::warn!(
+                problem = problem.as_str(),
+                "no usable Google credentials; BigQuery calls will fail until this is fixed"
             ),
-            _ => tracing::info!(
-                credential_source = source.as_str(),
-                account = email.as_deref().unwrap_or("(none named)"),
+            None => tracing::info!(
+                credential_source = described.source.as_str(),
+                account = described.email.as_deref().unwrap_or("(none named)"),
                 org_accounts = config
                     .bigquery
                     .org_service_account

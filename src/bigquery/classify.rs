@@ -345,6 +345,52 @@ mod tests {
         }
     }
 
+    fn http_error(status: u16, body: serde_json::Value) -> google_cloud_gax::error::Error {
+        google_cloud_gax::error::Error::http(
+            status,
+            http::HeaderMap::new(),
+            bytes::Bytes::from(body.to_string()),
+        )
+    }
+
+    #[test]
+    fn a_user_project_denial_keeps_googles_reason_and_names_the_permission() {
+        let err = classify_rpc(&http_error(
+            403,
+            serde_json::json!({ "error": { "code": 403, "status": "PERMISSION_DENIED",
+                "message": "Caller does not have required permission to use project billing-project.",
+                "errors": [{ "reason": "forbidden", "message": "m" }],
+                "details": [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "USER_PROJECT_DENIED", "domain": "googleapis.com" }] } }),
+        ));
+        assert_eq!(err.reason(), Some("USER_PROJECT_DENIED"));
+        assert!(!err.is_transient());
+        assert!(
+            err.message().contains("serviceusage.services.use"),
+            "{}",
+            err.message()
+        );
+    }
+
+    #[test]
+    fn a_401_is_a_permanent_credentials_error_and_a_bigquery_reason_is_kept() {
+        let err = classify_rpc(&http_error(
+            401,
+            serde_json::json!({ "error": { "code": 401, "message": "Request had invalid authentication credentials.",
+                "errors": [{ "reason": "unauthorized" }], "status": "UNAUTHENTICATED" } }),
+        ));
+        assert_eq!(err.reason(), Some("credentials"));
+        assert!(!err.is_transient());
+        let err = classify_rpc(&http_error(
+            403,
+            serde_json::json!({ "error": { "code": 403, "message": "Access Denied: Project p",
+                "errors": [{ "reason": "accessDenied" }] } }),
+        ));
+        assert_eq!(err.reason(), Some("accessDenied"));
+        let err = classify_rpc(&http_error(503, serde_json::json!({})));
+        assert!(err.is_transient());
+    }
+
     #[test]
     fn a_failed_job_keeps_bigquerys_reason_and_message() {
         let err = classify_job_errors(&[ErrorProto::new()

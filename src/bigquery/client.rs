@@ -15,8 +15,8 @@ use tokio::time::Instant;
 use super::{
     JobInfo, Measurement, QueryParams, Target, WarehouseConfig, WarehouseError,
     classify::{classify_job_errors, retry},
-    credentials::{CredentialSource, METADATA_TIMEOUT},
-    identity::Identities,
+    credentials::METADATA_TIMEOUT,
+    identity::{Description, Identities},
     is_numeric_type,
     rows::{Reply, first_values},
     used_parameters,
@@ -27,6 +27,9 @@ const MAX_ANSWER_SLACK: Duration = Duration::from_secs(5);
 
 /// How much longer than the retry budget a connection test may take.
 const TEST_SLACK: Duration = Duration::from_secs(5);
+
+/// Longest a connection test may take, whatever the retry budget.
+const TEST_LIMIT: Duration = Duration::from_secs(25);
 
 /// The `User-Agent` of every request to Google.
 pub const USER_AGENT: &str = concat!("okr-pulse/", env!("CARGO_PKG_VERSION"));
@@ -49,6 +52,8 @@ pub struct Warehouse {
 struct Checked {
     statement_type: String,
     columns: Vec<(String, String)>,
+    /// Each table or routine the query reads outside the job's project:
+    /// (project, name).
     referenced_projects: Vec<(String, String)>,
 }
 
@@ -78,7 +83,7 @@ impl Warehouse {
     /// Where the server's credentials come from and the account's email,
     /// for the start-up log line and `bigQuerySetup`. With per-org accounts
     /// and `org` given, the email is that org's account.
-    pub async fn describe(&self, org: Option<&str>) -> (CredentialSource, Option<String>) {
+    pub async fn describe(&self, org: Option<&str>) -> Description {
         self.identities.describe(org).await
     }
 
@@ -170,7 +175,9 @@ impl Warehouse {
             period_end: chrono::NaiveDate::MIN,
             as_of: chrono::Utc::now(),
         };
-        let limit = self.config.backoff.max_elapsed + TEST_SLACK;
+        // Within the retry budget plus 5 s, and within the default HTTP
+        // request timeout, so the outcome is recorded and seen.
+        let limit = (self.config.backoff.max_elapsed + TEST_SLACK).min(TEST_LIMIT);
         let attempts =
             self.with_retries(|| Box::pin(self.dry_run_once(target, "SELECT 1", params, &[])));
         match tokio::time::timeout(limit, attempts).await {
@@ -263,18 +270,24 @@ impl Warehouse {
                 .unwrap_or_default(),
             referenced_projects: stats
                 .map(|q| {
-                    q.referenced_tables
-                        .iter()
-                        .map(|t| {
-                            let project = if t.project_id.is_empty() {
-                                target.project_id.clone()
-                            } else {
-                                t.project_id.clone()
-                            };
-                            let table = format!("`{project}.{}.{}`", t.dataset_id, t.table_id);
-                            (project, table)
-                        })
-                        .collect()
+                    let project = |p: &str| {
+                        if p.is_empty() {
+                            target.project_id.clone()
+                        } else {
+                            p.to_owned()
+                        }
+                    };
+                    let tables = q.referenced_tables.iter().map(|t| {
+                        let p = project(&t.project_id);
+                        let name = format!("`{p}.{}.{}`", t.dataset_id, t.table_id);
+                        (p, name)
+                    });
+                    let routines = q.referenced_routines.iter().map(|r| {
+                        let p = project(&r.project_id);
+                        let name = format!("routine `{p}.{}.{}`", r.dataset_id, r.routine_id);
+                        (p, name)
+                    });
+                    tables.chain(routines).collect()
                 })
                 .unwrap_or_default(),
         })

@@ -83,6 +83,8 @@ pub struct Loaded {
     pub source: CredentialSource,
     /// The account's email, when the source names one.
     pub email: Option<String>,
+    /// The key file's change time and length when they were read.
+    pub fingerprint: Option<(std::time::SystemTime, u64)>,
 }
 
 /// Why no credentials could be built: a sentence that names what to fix.
@@ -90,10 +92,11 @@ pub struct Loaded {
 pub struct CredentialProblem(pub String);
 
 impl CredentialSettings {
-    /// gcloud's application-default file for this environment, if it exists.
-    pub fn find_gcloud_file() -> Option<PathBuf> {
-        let folder = match std::env::var_os("CLOUDSDK_CONFIG") {
-            Some(folder) => PathBuf::from(folder),
+    /// gcloud's application-default file in `folder` (default
+    /// `~/.config/gcloud`), if it exists.
+    pub fn find_gcloud_file(folder: Option<&Path>) -> Option<PathBuf> {
+        let folder = match folder {
+            Some(folder) => folder.to_path_buf(),
             None => PathBuf::from(std::env::var_os("HOME")?).join(".config/gcloud"),
         };
         let file = folder.join("application_default_credentials.json");
@@ -110,6 +113,36 @@ impl CredentialSettings {
         }
     }
 
+    /// The file credentials come from, with how the settings name it.
+    fn file(&self) -> Option<(&Path, &'static str)> {
+        if let Some(path) = &self.key_file {
+            return Some((path, "GOOGLE_APPLICATION_CREDENTIALS"));
+        }
+        self.gcloud_file
+            .as_deref()
+            .map(|path| (path, "gcloud's application-default credentials"))
+    }
+
+    /// The current fingerprint of the credentials file, if one is used.
+    pub fn file_fingerprint(&self) -> Option<(std::time::SystemTime, u64)> {
+        if self.emulator {
+            return None;
+        }
+        self.file().and_then(|(path, _)| fingerprint(path))
+    }
+
+    /// Where credentials come from and the account named, read from the
+    /// settings and the file alone: nothing is built and nothing asked.
+    pub fn source(&self) -> Result<(CredentialSource, Option<String>), CredentialProblem> {
+        if self.emulator {
+            return Ok((CredentialSource::Emulator, None));
+        }
+        match self.file() {
+            Some((path, setting)) => kind_of(&read_json(path, setting)?, path, setting),
+            None => Ok((CredentialSource::MetadataServer, None)),
+        }
+    }
+
     /// Builds the credentials from the first configured source. The
     /// metadata server is only asked when a request needs a token.
     pub fn load(&self) -> Result<Loaded, CredentialProblem> {
@@ -118,16 +151,16 @@ impl CredentialSettings {
                 credentials: anonymous::Builder::new().build(),
                 source: CredentialSource::Emulator,
                 email: None,
+                fingerprint: None,
             });
         }
-        if let Some(path) = &self.key_file {
-            return from_file(path, "GOOGLE_APPLICATION_CREDENTIALS");
-        }
-        if let Some(path) = &self.gcloud_file {
-            return from_file(path, "gcloud's application-default credentials");
+        if let Some((path, setting)) = self.file() {
+            return from_file(path, setting);
         }
         let credentials = mds::Builder::default()
             .with_endpoint(self.metadata_url())
+            // Known, so that building a client asks the metadata server nothing.
+            .with_universe_domain("googleapis.com")
             .with_retry_policy(google_cloud_gax::retry_policy::NeverRetry)
             .build()
             .map_err(|err| {
@@ -137,6 +170,7 @@ impl CredentialSettings {
             credentials,
             source: CredentialSource::MetadataServer,
             email: None,
+            fingerprint: None,
         })
     }
 
@@ -162,75 +196,96 @@ impl CredentialSettings {
     }
 }
 
-/// Credentials from a key file of any of the types Google writes.
-fn from_file(path: &Path, setting: &str) -> Result<Loaded, CredentialProblem> {
+/// A key file's text as JSON, or the problem naming the file and the setting.
+fn read_json(path: &Path, setting: &str) -> Result<Value, CredentialProblem> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|err| {
         CredentialProblem(format!(
             "The credentials file {shown} ({setting}) cannot be read: {err}. Fix the path or the file's permissions."
         ))
     })?;
-    let json: Value = serde_json::from_str(&text).map_err(|_| {
+    // The parser's message could quote the file, which holds a private key.
+    serde_json::from_str(&text).map_err(|_| {
         CredentialProblem(format!(
             "The credentials file {shown} ({setting}) is not valid JSON. Download the key again."
         ))
-    })?;
-    let kind = json["type"].as_str().unwrap_or_default().to_owned();
-    let malformed = |err: google_cloud_auth::build_errors::Error| {
-        CredentialProblem(format!(
-            "The credentials file {shown} ({setting}) of type '{kind}' is malformed: {err}. Download the key again."
-        ))
-    };
-    // A quota project named in the file is honoured, as Google's own
-    // libraries do; requests then carry `x-goog-user-project`.
-    let quota = json["quota_project_id"].as_str().filter(|q| !q.is_empty());
-    let (credentials, source, email) = match kind.as_str() {
-        "service_account" => (
-            match quota {
-                Some(q) => service_account::Builder::new(json.clone()).with_quota_project_id(q),
-                None => service_account::Builder::new(json.clone()),
-            }
-            .build()
-            .map_err(malformed)?,
+    })
+}
+
+/// The kind of a credentials file and the account it names.
+fn kind_of(
+    json: &Value,
+    path: &Path,
+    setting: &str,
+) -> Result<(CredentialSource, Option<String>), CredentialProblem> {
+    match json["type"].as_str().unwrap_or_default() {
+        "service_account" => Ok((
             CredentialSource::ServiceAccountKey,
             json["client_email"].as_str().map(str::to_owned),
-        ),
-        "authorized_user" => (
-            match quota {
-                Some(q) => user_account::Builder::new(json.clone()).with_quota_project_id(q),
-                None => user_account::Builder::new(json.clone()),
-            }
-            .build()
-            .map_err(malformed)?,
-            CredentialSource::AuthorizedUser,
-            None,
-        ),
-        "external_account" => (
-            external_account::Builder::new(json.clone())
-                .build()
-                .map_err(malformed)?,
-            CredentialSource::ExternalAccount,
-            impersonated_email(&json),
-        ),
-        "impersonated_service_account" => (
-            impersonated::Builder::new(json.clone())
-                .build()
-                .map_err(malformed)?,
-            CredentialSource::Impersonated,
-            impersonated_email(&json),
-        ),
-        other => {
-            return Err(CredentialProblem(format!(
-                "The credentials file {shown} ({setting}) has type '{}'; okr-pulse reads service_account, authorized_user, external_account and impersonated_service_account files.",
-                other.chars().take(40).collect::<String>()
-            )));
+        )),
+        "authorized_user" => Ok((CredentialSource::AuthorizedUser, None)),
+        "external_account" => Ok((CredentialSource::ExternalAccount, impersonated_email(json))),
+        "impersonated_service_account" => {
+            Ok((CredentialSource::Impersonated, impersonated_email(json)))
         }
+        other => Err(CredentialProblem(format!(
+            "The credentials file {} ({setting}) has type '{}'; okr-pulse reads service_account, authorized_user, external_account and impersonated_service_account files.",
+            path.display(),
+            other.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
+/// Credentials from a key file of any of the types Google writes. A quota
+/// project named in the file is not used: requests carry no
+/// `x-goog-user-project`, so the permissions `bigQuerySetup` lists are all
+/// a project needs.
+fn from_file(path: &Path, setting: &str) -> Result<Loaded, CredentialProblem> {
+    let mut json = read_json(path, setting)?;
+    let (source, email) = kind_of(&json, path, setting)?;
+    if let Some(fields) = json.as_object_mut() {
+        fields.remove("quota_project_id");
+    }
+    let malformed = |err: google_cloud_auth::build_errors::Error| {
+        // Only a missing field is named: other parse messages may quote
+        // the file's values, and the file holds a secret.
+        let why = err
+            .to_string()
+            .split("missing field")
+            .nth(1)
+            .map(|rest| {
+                format!(
+                    "missing field{}",
+                    rest.split(',').next().unwrap_or_default()
+                )
+            })
+            .unwrap_or_else(|| "its fields are not what Google writes".to_owned());
+        CredentialProblem(format!(
+            "The credentials file {} ({setting}) of type {} is malformed ({why}). Download the key again.",
+            path.display(),
+            source.as_str()
+        ))
     };
+    let credentials = match source {
+        CredentialSource::ServiceAccountKey => service_account::Builder::new(json).build(),
+        CredentialSource::AuthorizedUser => user_account::Builder::new(json).build(),
+        CredentialSource::ExternalAccount => external_account::Builder::new(json).build(),
+        _ => impersonated::Builder::new(json).build(),
+    }
+    .map_err(malformed)?;
     Ok(Loaded {
         credentials,
         source,
         email,
+        fingerprint: fingerprint(path),
     })
+}
+
+/// When a file last changed and how long it is: a new key file is picked
+/// up without a restart.
+fn fingerprint(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 /// The service account named by a `service_account_impersonation_url`.

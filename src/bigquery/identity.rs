@@ -28,6 +28,16 @@ struct Identity {
 /// An organization's identity and the base identity it was minted with:
 /// when the base is built again, so is the org's.
 type OrgIdentity = (Arc<Identity>, Arc<Identity>);
+/// What the server tells people about its credentials.
+#[derive(Debug, Clone)]
+pub struct Description {
+    pub source: CredentialSource,
+    /// The account's email (the org's own with per-org accounts).
+    pub email: Option<String>,
+    /// Why there are no usable credentials, naming what to fix.
+    pub problem: Option<String>,
+}
+
 /// Where identities come from, and the ones built so far.
 pub struct Identities {
     credentials: CredentialSettings,
@@ -66,35 +76,52 @@ impl Identities {
         }
     }
 
-    /// Where the server's credentials come from and the account's email,
-    /// for the start-up log line and `bigQuerySetup`. With per-org accounts
-    /// and `org` given, the email is that org's account.
-    pub async fn describe(&self, org: Option<&str>) -> (CredentialSource, Option<String>) {
-        let (source, email) = match self.credentials.load() {
-            Err(_) => (CredentialSource::None, None),
-            Ok(loaded) if loaded.source == CredentialSource::MetadataServer => {
+    /// Where the server's credentials come from, the account's email, and
+    /// the problem when there are none, for the start-up log line and
+    /// `bigQuerySetup`. Read from the settings and the key file alone
+    /// (the metadata server is asked its email): nothing is built. With
+    /// per-org accounts and `org` given, the email is that org's account.
+    pub async fn describe(&self, org: Option<&str>) -> Description {
+        let (source, email, problem) = match self.credentials.source() {
+            Err(problem) => (CredentialSource::None, None, Some(problem.0)),
+            Ok((CredentialSource::MetadataServer, _)) => {
                 match self.credentials.metadata_email(&self.http).await {
-                    Some(email) => (CredentialSource::MetadataServer, Some(email)),
-                    None => (CredentialSource::None, None),
+                    Some(email) => (CredentialSource::MetadataServer, Some(email), None),
+                    None => (
+                        CredentialSource::None,
+                        None,
+                        Some(format!(
+                            "no key file is configured and the metadata server at {} did not answer within {} s; set GOOGLE_APPLICATION_CREDENTIALS (or --google-application-credentials) to a key file, or run on Google Cloud with a service account",
+                            self.credentials.metadata_host,
+                            METADATA_TIMEOUT.as_secs()
+                        )),
+                    ),
                 }
             }
-            Ok(loaded) => (loaded.source, loaded.email),
+            Ok((source, email)) => (source, email, None),
         };
-        if source == CredentialSource::Emulator {
-            return (source, None);
-        }
-        match (&self.org_service_account, org) {
-            (Some(template), Some(slug)) => (source, org_service_account(template, slug).ok()),
-            _ => (source, email),
+        let email = match (&self.org_service_account, org) {
+            _ if source == CredentialSource::Emulator => None,
+            (Some(template), Some(slug)) => org_service_account(template, slug).ok(),
+            _ => email,
+        };
+        Description {
+            source,
+            email,
+            problem,
         }
     }
 
-    /// The server's own identity, built now if it is not yet.
+    /// The server's own identity: the one built before, unless its key file
+    /// changed since, else built now.
     async fn base(&self) -> Result<Arc<Identity>, WarehouseError> {
         let mut base = self.base.lock().await;
-        if let Some(identity) = base.as_ref() {
+        if let Some(identity) = base.as_ref()
+            && identity.loaded.fingerprint == self.credentials.file_fingerprint()
+        {
             return Ok(identity.clone());
         }
+        *base = None;
         let loaded = self
             .credentials
             .load()
@@ -131,6 +158,7 @@ impl Identities {
                 credentials: account.into(),
                 source: CredentialSource::Impersonated,
                 email: Some(email),
+                fingerprint: None,
             })
             .await?,
         );
@@ -140,32 +168,36 @@ impl Identities {
         Ok(identity)
     }
 
-    /// A client that carries `loaded`.
+    /// A client that carries `loaded`, built within the metadata timeout.
     async fn identity_of(&self, loaded: Loaded) -> Result<Identity, WarehouseError> {
-        let jobs = JobService::builder()
+        let build = JobService::builder()
             .with_endpoint(self.endpoint.clone())
+            .with_universe_domain("googleapis.com")
             .with_credentials(loaded.credentials.clone())
             // Retries are ours (bounded and classified), not the client's.
             .with_retry_policy(google_cloud_gax::retry_policy::NeverRetry)
-            .build()
+            .build();
+        let jobs = tokio::time::timeout(METADATA_TIMEOUT, build)
             .await
+            .map_err(|_| {
+                WarehouseError::credentials(format!(
+                    "The BigQuery client could not be built within {} s.",
+                    METADATA_TIMEOUT.as_secs()
+                ))
+            })?
             .map_err(|err| {
                 WarehouseError::credentials(format!("The BigQuery client cannot be built: {err}."))
             })?;
         Ok(Identity { loaded, jobs })
     }
 
-    /// Drops `identity` so the next call builds it again from its sources:
-    /// a refused or broken credential never sticks.
-    async fn forget(&self, identity: &Arc<Identity>) {
-        let mut base = self.base.lock().await;
-        if base.as_ref().is_some_and(|b| Arc::ptr_eq(b, identity)) {
-            *base = None;
-        }
+    /// Drops every identity so the next call builds them again from their
+    /// sources: a refused or broken credential never sticks, and an org's
+    /// identity fails when the server's own does.
+    async fn forget(&self) {
+        *self.base.lock().await = None;
         if let Ok(mut orgs) = self.orgs.lock() {
-            orgs.retain(|_, (org, from)| {
-                !Arc::ptr_eq(org, identity) && !Arc::ptr_eq(from, identity)
-            });
+            orgs.clear();
         }
     }
 
@@ -192,7 +224,7 @@ impl Identities {
                     Err(_) => Some(format!("no token within {} s", METADATA_TIMEOUT.as_secs())),
                 };
                 if let Some(problem) = problem {
-                    self.forget(&identity).await;
+                    self.forget().await;
                     return Err(self.no_token(&identity.loaded, &problem));
                 }
             }
@@ -200,12 +232,12 @@ impl Identities {
             match Box::pin(call(identity.jobs.clone())).await {
                 Err(err) if err.http_status_code() == Some(401) && !refreshed => {
                     tracing::info!("BigQuery refused the token, fetching a fresh one");
-                    self.forget(&identity).await;
+                    self.forget().await;
                     refreshed = true;
                 }
                 Err(err) => {
                     if err.is_authentication() || err.http_status_code() == Some(401) {
-                        self.forget(&identity).await;
+                        self.forget().await;
                     }
                     return Err(classify_rpc(&err));
                 }

@@ -23,11 +23,11 @@ const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// A token is fetched again this long before it expires.
 const REFRESH_MARGIN: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
-/// How long one `generateAccessToken` call may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one `generateAccessToken` call may take: within the 5 s in
+/// which a request must have its token.
+const CALL_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Credentials of `target`, minted with `source`'s.
-#[derive(Debug)]
 pub struct OrgAccount {
     source: Credentials,
     target: String,
@@ -35,6 +35,15 @@ pub struct OrgAccount {
     http: reqwest::Client,
     /// The last token's headers, with their tag and expiry.
     cached: Mutex<Option<(HeaderMap, EntityTag, DateTime<Utc>)>>,
+}
+
+/// Names the account only: the cached token never reaches a log line.
+impl std::fmt::Debug for OrgAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrgAccount")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
 }
 
 impl OrgAccount {
@@ -105,12 +114,13 @@ impl OrgAccount {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_else(|| Utc::now() + chrono::TimeDelta::minutes(10));
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
             .ok()
             .filter(|_| !token.is_empty())
             .ok_or_else(|| {
                 CredentialsError::from_msg(false, "the IAM Credentials API returned no token")
             })?;
+        value.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, value);
         Ok((headers, expires))

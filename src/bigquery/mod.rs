@@ -9,7 +9,7 @@ mod classify;
 mod client;
 pub mod credentials;
 pub mod endpoint;
-mod identity;
+pub mod identity;
 mod impersonate;
 mod rows;
 

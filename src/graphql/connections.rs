@@ -29,12 +29,13 @@ impl ConnectionQuery {
     /// The server's service account and what to grant it.
     async fn big_query_setup(&self, ctx: &Context<'_>) -> Result<BigQuerySetup> {
         let principal = ctx.principal()?;
-        let (source, email) = ctx
+        let described = ctx
             .service()
             .syncer()
             .warehouse()
             .describe(Some(&principal.org.slug))
             .await;
+        let (source, email) = (described.source, described.email);
         let who = email
             .clone()
             .unwrap_or_else(|| "the server's service account".to_owned());

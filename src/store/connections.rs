@@ -10,8 +10,8 @@ use std::collections::HashSet;
 
 use entity::{connection, connection_share, data_source, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, SqlErr, TransactionTrait, sea_query::Condition,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, Set, SqlErr, TransactionTrait, sea_query::Condition,
 };
 
 use entity::enums::Role;
@@ -215,6 +215,7 @@ pub async fn create(
     if input.readable_projects.is_some() {
         principal.require_admin("list the other projects a connection may read")?;
     }
+    let txn = db.begin().await?;
     match tenancy {
         Tenancy::Unchecked => {}
         Tenancy::PerOrgAccounts(template) => {
@@ -222,9 +223,15 @@ pub async fn create(
                 .map_err(AppError::Forbidden)?;
         }
         Tenancy::OneOrg => {
+            // Two orgs creating their first connection at once must not both
+            // pass: on PostgreSQL they queue on one lock (SQLite has one writer).
+            if txn.get_database_backend() == DbBackend::Postgres {
+                txn.execute_unprepared("SELECT pg_advisory_xact_lock(7340012)")
+                    .await?;
+            }
             let elsewhere = connection::Entity::find()
                 .filter(connection::Column::OrgId.ne(principal.org.id.as_str()))
-                .one(db)
+                .one(&txn)
                 .await?;
             if elsewhere.is_some() {
                 return Err(AppError::Forbidden(
@@ -251,7 +258,9 @@ pub async fn create(
         created_at: Set(at),
         updated_at: Set(at),
     };
-    row.insert(db).await.map_err(|e| unique_name(e, &name))
+    let model = row.insert(&txn).await.map_err(|e| unique_name(e, &name))?;
+    txn.commit().await?;
+    Ok(model)
 }
 
 /// Which organizations may hold connections, by how the server reaches BigQuery.

@@ -287,23 +287,45 @@ async fn a_wrong_key_is_a_credentials_error_and_a_broken_file_fixed_while_runnin
 #[tokio::test]
 async fn a_401_gets_one_fresh_token_and_one_retry() {
     let fake = FakeGoogle::start().await;
-    fake.grant(SA, PROJECT);
-    let dir = tempfile::tempdir().unwrap();
-    let app = app_with_key(&fake, dir.path()).await;
+    fake.grant(DEFAULT_METADATA_ACCOUNT, PROJECT);
+    let host = fake.host();
+    let app = app_on(&fake, move |config| {
+        config.bigquery.gce_metadata_host = host
+    })
+    .await;
     let admin = Caller::admin(&unique_org("o"));
     connection(&app, &admin, PROJECT).await;
     let linked = link(&app, &admin, "SELECT 5").await;
     let id = linked["data"]["linkDataSource"]["id"].clone();
+    fake.clear_requests();
     fake.unauthorized_once();
     let refreshed = app.data(&admin, REFRESH, json!({ "id": id })).await;
     assert_eq!(refreshed["refreshDataSource"]["state"], "OK", "{refreshed}");
     assert_eq!(fake.forced_unauthorized(), 1);
+    let requests = fake.bigquery_requests(PROJECT);
+    let refused = requests
+        .iter()
+        .find(|r| r.status == 401)
+        .expect("the refused request");
+    let retried = requests
+        .iter()
+        .rfind(|r| r.status == 200)
+        .expect("the retried request");
+    assert_ne!(
+        refused.token, retried.token,
+        "the retry must carry a fresh token"
+    );
+
+    // Refused again after the fresh token: a credentials error, and no
+    // more attempts than the one retry.
+    fake.clear_requests();
     fake.unauthorized_once();
     fake.unauthorized_once();
     let refreshed = app.data(&admin, REFRESH, json!({ "id": id })).await;
     let error = &refreshed["refreshDataSource"]["lastError"];
     assert_eq!(error["reason"], "credentials", "{refreshed}");
     assert_eq!(error["transient"], false);
+    assert_eq!(fake.bigquery_requests(PROJECT).len(), 2);
 }
 
 #[tokio::test]
@@ -355,8 +377,10 @@ async fn a_query_run_without_a_job_records_its_query_id() {
 }
 
 #[tokio::test]
-async fn a_quota_project_without_service_usage_is_refused_with_the_grant_to_make() {
+async fn a_key_files_quota_project_is_not_sent_so_the_listed_permissions_suffice() {
     let fake = FakeGoogle::start().await;
+    // Granted jobs in the project, but never serviceusage.services.use:
+    // a request naming a quota project would get USER_PROJECT_DENIED.
     fake.grant(SA, PROJECT);
     let dir = tempfile::tempdir().unwrap();
     let mut key = fake.service_account_key(SA);
@@ -368,15 +392,37 @@ async fn a_quota_project_without_service_usage_is_refused_with_the_grant_to_make
     .await;
     let admin = Caller::admin(&unique_org("o"));
     connection(&app, &admin, PROJECT).await;
-    let err = GqlError::first(&link(&app, &admin, "SELECT 1").await);
-    assert_eq!(err.code, "BIGQUERY_ERROR");
-    assert_eq!(err.reason.as_deref(), Some("USER_PROJECT_DENIED"));
-    assert!(
-        err.message.contains("serviceusage.services.use"),
-        "{}",
-        err.message
+    let linked = link(&app, &admin, "SELECT 1").await;
+    assert_eq!(
+        linked["data"]["linkDataSource"]["lastValue"], 1.0,
+        "{linked}"
     );
-    assert_eq!(app.count_rows("data_sources").await, 0);
+    all_as(&fake, PROJECT, SA);
+}
+
+#[tokio::test]
+async fn gclouds_application_default_file_is_used_when_no_key_file_is_set() {
+    let fake = FakeGoogle::start().await;
+    fake.grant(SA, PROJECT);
+    let dir = tempfile::tempdir().unwrap();
+    let key = fake.service_account_key(SA);
+    std::fs::write(
+        dir.path().join("application_default_credentials.json"),
+        serde_json::to_vec(&key).unwrap(),
+    )
+    .unwrap();
+    let folder = dir.path().to_path_buf();
+    let app = app_on(&fake, move |config| {
+        config.bigquery.cloudsdk_config = Some(folder)
+    })
+    .await;
+    let admin = Caller::admin(&unique_org("o"));
+    let setup = app.data(&admin, SETUP, json!({})).await;
+    assert_eq!(setup["bigQuerySetup"]["serviceAccountEmail"], SA);
+    let conn = connection(&app, &admin, PROJECT).await;
+    let test = app.data(&admin, TEST, json!({ "id": conn })).await;
+    assert_eq!(test["testConnection"]["ok"], true, "{test}");
+    all_as(&fake, PROJECT, SA);
 }
 
 #[tokio::test]
@@ -461,8 +507,15 @@ async fn a_query_that_reads_another_projects_table_is_refused_unless_an_admin_al
     assert_eq!(err.code, "QUERY_NOT_ALLOWED");
     assert!(err.message.contains("'other-project'"), "{}", err.message);
     assert_eq!(app.count_rows("data_sources").await, 0);
-    // The dry run was the only job: nothing ran in either project.
-    assert!(fake.bigquery_requests("other-project").is_empty());
+    // The dry run was the only request: no query ran.
+    let requests = fake.bigquery_requests(PROJECT);
+    assert!(!requests.is_empty());
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.path.ends_with("/jobs") && r.body["configuration"]["dryRun"] == true),
+        "{requests:?}"
+    );
 
     let member = Caller::member(&admin.org, "mia");
     let err = app
@@ -543,4 +596,39 @@ async fn the_server_refuses_to_start_with_an_endpoint_it_must_not_send_tokens_to
             .expect("the server must not start");
         assert!(err.to_string().contains(wanted), "{err}");
     }
+}
+
+#[tokio::test]
+async fn a_key_file_replaced_while_running_is_used_from_the_next_call() {
+    let fake = FakeGoogle::start().await;
+    let other = "okr-old@vendor-project.iam.gserviceaccount.com";
+    fake.grant(SA, PROJECT);
+    let dir = tempfile::tempdir().unwrap();
+    let path = fake.write_key_file(dir.path(), &fake.service_account_key(other));
+    let key_file = path.clone();
+    let app = app_on(&fake, move |config| {
+        config.bigquery.google_application_credentials = Some(key_file)
+    })
+    .await;
+    let admin = Caller::admin(&unique_org("o"));
+    let conn = connection(&app, &admin, PROJECT).await;
+    // A valid key without the grant: refused by BigQuery, not a credential problem.
+    let test = app.data(&admin, TEST, json!({ "id": conn })).await;
+    assert_eq!(test["testConnection"]["ok"], false);
+    assert!(
+        test["testConnection"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bigquery.jobs.create")
+    );
+    let key = fake.service_account_key(SA);
+    std::fs::write(&path, serde_json::to_vec_pretty(&key).unwrap()).unwrap();
+    let setup = app.data(&admin, SETUP, json!({})).await;
+    assert_eq!(setup["bigQuerySetup"]["serviceAccountEmail"], SA);
+    let test = app.data(&admin, TEST, json!({ "id": conn })).await;
+    assert_eq!(test["testConnection"]["ok"], true, "{test}");
+    assert_eq!(
+        fake.principals_for(PROJECT),
+        vec![other.to_owned(), SA.to_owned()]
+    );
 }

@@ -69,6 +69,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.bigquery.emulator_host = Some("127.0.0.1:9".to_owned());
     config.bigquery.google_application_credentials = None;
     config.bigquery.gce_metadata_host = "127.0.0.1:9".to_owned();
+    // Never the developer's own gcloud credentials.
+    config.bigquery.cloudsdk_config = Some(dir.path().join("no-gcloud"));
     config.bigquery.job_timeout = std::time::Duration::from_secs(20);
     config.bigquery.retry_initial_delay = std::time::Duration::from_millis(50);
     config.bigquery.retry_budget = std::time::Duration::from_secs(3);

@@ -101,6 +101,8 @@ pub struct Recorded {
     /// The request carried a bearer token that verified (even if the fake
     /// then answered 401 because of [`FakeGoogle::unauthorized_once`]).
     pub authorization_ok: bool,
+    /// The bearer token as sent, to tell a fresh token from a reused one.
+    pub token: Option<String>,
     /// JSON bodies as JSON, form bodies as an object, none as Null.
     pub body: Value,
     /// The HTTP status the fake answered.
@@ -627,6 +629,9 @@ async fn handle(AxState(state): AxState<Arc<Mutex<FakeState>>>, request: Request
         user_agent: incoming.header("user-agent"),
         user_project: incoming.header("x-goog-user-project"),
         authorization_ok: answer.authorization_ok,
+        token: incoming
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer ").map(str::to_owned)),
         body,
         status: answer.response.status().as_u16(),
     });
