@@ -26,6 +26,8 @@ pub struct Config {
     pub sync: SyncConfig,
     #[command(flatten)]
     pub ws: WsConfig,
+    #[command(flatten)]
+    pub tree: TreeConfig,
 
     /// What to do; with none, serve.
     #[command(subcommand)]
@@ -116,7 +118,7 @@ pub struct HttpConfig {
 
     /// Highest complexity a query may have: every field counts 1, and a
     /// list multiplies what it selects by its size.
-    #[arg(long = "graphql-max-complexity", env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 3_000_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    #[arg(long = "graphql-max-complexity", env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub max_complexity: u64,
 }
 
@@ -280,6 +282,23 @@ pub struct SyncConfig {
     /// Whether this replica runs the scheduler (all replicas may).
     #[arg(long = "scheduler-enabled", env = "SCHEDULER_ENABLED", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub scheduler_enabled: bool,
+}
+
+/// How large an organization's OKR tree may grow: the bounds the query
+/// cost check multiplies lists by.
+#[derive(Debug, Clone, Args)]
+pub struct TreeConfig {
+    /// Most key results one objective holds (`BAD_USER_INPUT` beyond).
+    #[arg(long = "max-key-results-per-objective", env = "MAX_KEY_RESULTS_PER_OBJECTIVE", default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=1000), global = true)]
+    pub max_key_results_per_objective: u64,
+
+    /// Most child objectives one objective holds (`BAD_USER_INPUT` beyond).
+    #[arg(long = "max-children-per-objective", env = "MAX_CHILDREN_PER_OBJECTIVE", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=5000), global = true)]
+    pub max_children_per_objective: u64,
+
+    /// Most levels of alignment, a root being level 1 (`BAD_USER_INPUT` beyond).
+    #[arg(long = "max-tree-depth", env = "MAX_TREE_DEPTH", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..=100), global = true)]
+    pub max_tree_depth: u64,
 }
 
 /// WebSocket subscriptions.

@@ -9,6 +9,7 @@ use crate::{
     auth::{self, Authenticator, TokenKeys},
     bigquery::{self, BackoffPolicy, CredentialSettings, Warehouse, WarehouseConfig},
     config::Config,
+    domain::bounds::TreeBounds,
     events::EventBus,
     graphql::{self, admit::Admission, cost},
     http::{self, AppState, EdgeLimits},
@@ -145,7 +146,12 @@ impl Application {
                 replica: replica_name(),
             },
         );
-        let service = Service::new(db.clone(), events.clone(), syncer, shutdown.clone());
+        let service = Service::new(db.clone(), events.clone(), syncer, shutdown.clone())
+            .with_bounds(TreeBounds {
+                key_results_per_objective: config.tree.max_key_results_per_objective,
+                children_per_objective: config.tree.max_children_per_objective,
+                depth: config.tree.max_tree_depth,
+            });
         let sync_runs = service.runs().clone();
         let scheduler = config.sync.scheduler_enabled.then(|| {
             Scheduler::new(
@@ -169,7 +175,17 @@ impl Application {
             .data(auth.clone())
             .finish();
         let types = cost::TypeInfo::from_sdl(&graphql::sdl())
-            .map_err(|err| anyhow::anyhow!("reading the schema's own SDL: {err}"))?;
+            .map_err(|err| anyhow::anyhow!("reading the schema's own SDL: {err}"))?
+            .with_list_size(
+                "Objective",
+                "keyResults",
+                config.tree.max_key_results_per_objective,
+            )
+            .with_list_size(
+                "Objective",
+                "children",
+                config.tree.max_children_per_objective,
+            );
         let edge = &config.http;
         let admission = Arc::new(Admission {
             types,

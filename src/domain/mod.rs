@@ -18,6 +18,7 @@ macro_rules! text_newtype {
     };
 }
 
+pub mod bounds;
 pub mod inputs;
 pub mod node;
 pub mod progress;

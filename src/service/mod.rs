@@ -15,6 +15,7 @@ use futures::future::Shared;
 use sea_orm::DatabaseConnection;
 
 use crate::{
+    domain::bounds::TreeBounds,
     error::AppError,
     events::EventBus,
     metrics::SyncRunCounter,
@@ -40,6 +41,8 @@ pub struct Service {
     in_flight: Arc<Mutex<HashMap<String, SharedRun>>>,
     /// Runs recorded, for `/metrics`.
     runs: SyncRunCounter,
+    /// How large the OKR tree may grow.
+    bounds: TreeBounds,
 }
 
 impl Service {
@@ -58,7 +61,19 @@ impl Service {
             shutdown,
             in_flight: Arc::new(Mutex::new(HashMap::new())),
             runs: SyncRunCounter::default(),
+            bounds: TreeBounds::default(),
         }
+    }
+
+    /// The same write paths, keeping the OKR tree within `bounds`.
+    pub fn with_bounds(mut self, bounds: TreeBounds) -> Self {
+        self.bounds = bounds;
+        self
+    }
+
+    /// How large the OKR tree may grow.
+    pub fn bounds(&self) -> TreeBounds {
+        self.bounds
     }
 
     /// The pool writes go to.

@@ -17,7 +17,7 @@ impl Service {
         principal: &Principal,
         input: NewObjective,
     ) -> Result<objective::Model, AppError> {
-        let committed = objectives::create(&self.db, principal, input).await?;
+        let committed = objectives::create(&self.db, principal, input, self.bounds).await?;
         Ok(self.published(committed).await)
     }
 
@@ -28,13 +28,13 @@ impl Service {
         id: &str,
         patch: ObjectivePatch,
     ) -> Result<objective::Model, AppError> {
-        let committed = objectives::update(&self.db, principal, id, patch).await?;
+        let committed = objectives::update(&self.db, principal, id, patch, self.bounds).await?;
         Ok(self.published(committed).await)
     }
 
     /// Deletes an objective; its children move up to its parent.
     pub async fn delete_objective(&self, principal: &Principal, id: &str) -> Result<(), AppError> {
-        let notice = objectives::delete(&self.db, principal, id).await?;
+        let notice = objectives::delete(&self.db, principal, id, self.bounds).await?;
         self.published(((), notice)).await;
         Ok(())
     }
@@ -45,7 +45,7 @@ impl Service {
         principal: &Principal,
         input: NewKeyResult,
     ) -> Result<key_result::Model, AppError> {
-        let committed = key_results::create(&self.db, principal, input).await?;
+        let committed = key_results::create(&self.db, principal, input, self.bounds).await?;
         Ok(self.published(committed).await)
     }
 

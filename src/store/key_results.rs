@@ -5,12 +5,13 @@ use entity::{
     key_result,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 
 use crate::{
     domain::{
+        bounds::TreeBounds,
         inputs::{self, KeyResultPatch, NewKeyResult},
         progress::Measure,
     },
@@ -84,12 +85,20 @@ pub async fn create(
     db: &DatabaseConnection,
     principal: &Principal,
     input: NewKeyResult,
+    bounds: TreeBounds,
 ) -> Result<(key_result::Model, Notice), AppError> {
     let org_id = principal.org.id.clone();
     let txn = db.begin().await?;
     let objective = objectives::get(&txn, &org_id, &input.objective_id)
         .await?
         .ok_or_else(|| AppError::not_found("objective", &input.objective_id))?;
+    objectives::lock(&txn, &org_id, &objective.id).await?;
+    let held = key_result::Entity::find()
+        .filter(key_result::Column::OrgId.eq(org_id.as_str()))
+        .filter(key_result::Column::ObjectiveId.eq(objective.id.as_str()))
+        .count(&txn)
+        .await?;
+    bounds.check_key_result(held)?;
     let at = now();
     let (kind, condition, start, target) = columns_of(input.measure);
     let row = key_result::ActiveModel {

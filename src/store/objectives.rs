@@ -8,12 +8,13 @@
 use chrono::NaiveDate;
 use entity::{enums::ProgressMode, objective};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::{
     domain::{
+        bounds::TreeBounds,
         inputs::{self, NewObjective, ObjectivePatch},
         progress::{Period, metric_progress, progress_changed},
     },
@@ -144,16 +145,103 @@ pub async fn children_of(
         .await
 }
 
+/// Locks an objective's row until the transaction ends (PostgreSQL; SQLite
+/// has one writer), so that two writes cannot both take its last free slot.
+pub async fn lock(db: &impl ConnectionTrait, org_id: &str, id: &str) -> Result<(), AppError> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        objective::Entity::find_by_id(id.to_owned())
+            .filter(objective::Column::OrgId.eq(org_id))
+            .lock_exclusive()
+            .one(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// How many child objectives `parent` holds.
+async fn count_children(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    parent: &str,
+) -> Result<u64, AppError> {
+    Ok(objective::Entity::find()
+        .filter(objective::Column::OrgId.eq(org_id))
+        .filter(objective::Column::ParentId.eq(parent))
+        .count(db)
+        .await?)
+}
+
+/// The level of `id` in its tree, a root being level 1.
+async fn level_of(db: &impl ConnectionTrait, org_id: &str, id: &str) -> Result<u64, AppError> {
+    let mut level = 0;
+    let mut cursor = Some(id.to_owned());
+    while let Some(current) = cursor {
+        level += 1;
+        if level > MAX_TREE_DEPTH as u64 {
+            break;
+        }
+        cursor = require(db, org_id, &current, "parent objective")
+            .await?
+            .parent_id;
+    }
+    Ok(level)
+}
+
+/// How many levels the subtree of `id` spans, itself included (1 for a
+/// leaf), counted no further than `limit` + 1.
+async fn height_of(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    id: &str,
+    limit: u64,
+) -> Result<u64, AppError> {
+    let mut level = vec![id.to_owned()];
+    let mut height = 1;
+    while height <= limit {
+        let below: Vec<String> = objective::Entity::find()
+            .select_only()
+            .column(objective::Column::Id)
+            .filter(objective::Column::OrgId.eq(org_id))
+            .filter(objective::Column::ParentId.is_in(level))
+            .into_tuple()
+            .all(db)
+            .await?;
+        if below.is_empty() {
+            break;
+        }
+        height += 1;
+        level = below;
+    }
+    Ok(height)
+}
+
+/// Refuses placing the subtree of `id` (`height` levels) under `parent`
+/// when the parent is full or the tree would grow too deep.
+async fn check_placement(
+    db: &impl ConnectionTrait,
+    org_id: &str,
+    parent: &str,
+    height: u64,
+    bounds: TreeBounds,
+) -> Result<(), AppError> {
+    lock(db, org_id, parent).await?;
+    bounds.check_children(count_children(db, org_id, parent).await?, 1)?;
+    bounds.check_depth(level_of(db, org_id, parent).await?, height)?;
+    Ok(())
+}
+
 /// Creates an objective and rolls it into its parent.
 pub async fn create(
     db: &DatabaseConnection,
     principal: &Principal,
     input: NewObjective,
+    bounds: TreeBounds,
 ) -> Result<(objective::Model, Notice), AppError> {
     let org_id = principal.org.id.clone();
     let txn = db.begin().await?;
     if let Some(parent) = &input.parent_id {
         require(&txn, &org_id, parent, "parent objective").await?;
+        check_placement(&txn, &org_id, parent, 1, bounds).await?;
     }
     let owner_id = require_owner(&txn, principal, input.owner_id.as_deref()).await?;
     let at = now();
@@ -224,6 +312,7 @@ pub async fn update(
     principal: &Principal,
     id: &str,
     patch: ObjectivePatch,
+    bounds: TreeBounds,
 ) -> Result<(objective::Model, Notice), AppError> {
     let org_id = principal.org.id.clone();
     let scoring = principal.scoring();
@@ -265,8 +354,12 @@ pub async fn update(
     }
     let old_parent = current.parent_id.clone();
     if let Some(new_parent) = &patch.parent_id {
-        if let Some(p) = new_parent {
+        if let Some(p) = new_parent
+            && current.parent_id.as_deref() != Some(p.as_str())
+        {
             refuse_cycle(&txn, &org_id, id, p).await?;
+            let height = height_of(&txn, &org_id, id, bounds.depth).await?;
+            check_placement(&txn, &org_id, p, height, bounds).await?;
         }
         active.parent_id = Set(new_parent.clone());
     }
@@ -321,10 +414,26 @@ pub async fn delete(
     db: &DatabaseConnection,
     principal: &Principal,
     id: &str,
+    bounds: TreeBounds,
 ) -> Result<Notice, AppError> {
     let org_id = principal.org.id.clone();
     let txn = db.begin().await?;
     let current = require(&txn, &org_id, id, "objective").await?;
+    if let Some(parent) = &current.parent_id {
+        // Its children move up: the parent must have room for them.
+        lock(&txn, &org_id, parent).await?;
+        let moving = count_children(&txn, &org_id, id).await?;
+        let staying = count_children(&txn, &org_id, parent)
+            .await?
+            .saturating_sub(1);
+        if moving > 0 && bounds.check_children(staying, moving).is_err() {
+            return Err(AppError::Conflict(format!(
+                "Deleting this objective would move its {moving} child objectives to a parent that can hold only {} more (MAX_CHILDREN_PER_OBJECTIVE is {}); move some of them first.",
+                bounds.children_per_objective.saturating_sub(staying),
+                bounds.children_per_objective
+            )));
+        }
+    }
     objective::Entity::update_many()
         .col_expr(
             objective::Column::ParentId,

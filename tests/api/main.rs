@@ -4,6 +4,7 @@
 
 mod auth;
 mod batching;
+mod bounds;
 mod caching;
 mod check_in;
 mod connections;

@@ -63,17 +63,18 @@ pub const DEFAULT_LIST_SIZE: u64 = 100;
 /// - `Query.objectives` returns every objective of the organization up to
 ///   its documented maximum, so without a limit it is assumed full: 5,000.
 /// - An objective's `keyResults` and `children` are a handful in practice
-///   (OKR practice is 3–5 key results per objective); 10 is room to spare.
-///   Across a whole tree each objective is one parent's child, so the real
-///   total is bounded by the organization's size; the estimate is per parent.
+///   (OKR practice is 3–5 key results per objective), but the estimate must
+///   be a true upper bound, so they count at the bounds the data keeps:
+///   `MAX_KEY_RESULTS_PER_OBJECTIVE` (25) and `MAX_CHILDREN_PER_OBJECTIVE`
+///   (100). Startup replaces these with the configured bounds.
 ///
-/// With these, the tree query costs 1,140,000 and the six-deep cycle
+/// With these, the tree query costs 3,840,000 and the six-deep cycle
 /// `objectives → keyResults → objective → keyResults → objective →
-/// keyResults` costs at least 11,105,000 (see [`Limits::default`]).
+/// keyResults` costs at least 162,755,000 (see [`Limits::default`]).
 pub const LIST_SIZES: &[(&str, &str, u64)] = &[
     ("Query", "objectives", MAX_LIST_SIZE),
-    ("Objective", "keyResults", 10),
-    ("Objective", "children", 10),
+    ("Objective", "keyResults", 25),
+    ("Objective", "children", 100),
 ];
 
 /// Deepest selection-set nesting walked; beyond it the walk stops and reports
@@ -101,11 +102,12 @@ pub struct Limits {
     /// Most aliased fields. Aliases let one field be asked for many times in
     /// one small document; no screen of the dashboard needs more than a few.
     pub max_aliases: u64,
-    /// Highest complexity (objects the operation may resolve). The tree query
-    /// over 5,000 objectives costs 1,140,000; the six-deep
-    /// objectives→keyResults→objective cycle at least 11,105,000. Three
-    /// million leaves the tree query room to grow (each extra key-result
-    /// field adds 50,000) while the cycle stays well above.
+    /// Highest complexity (objects the operation may resolve, at the bounds
+    /// the data keeps). The tree query over 5,000 objectives costs
+    /// 3,840,000; the six-deep objectives→keyResults→objective cycle at
+    /// least 162,755,000. Five million leaves the tree query room to grow
+    /// (each extra key-result field adds 125,000) while the cycle stays far
+    /// above.
     pub max_complexity: u64,
 }
 
@@ -116,7 +118,7 @@ impl Default for Limits {
             max_depth: 20,
             max_fields: 1_000,
             max_aliases: 100,
-            max_complexity: 3_000_000,
+            max_complexity: 5_000_000,
         }
     }
 }

@@ -126,6 +126,20 @@ pub(super) struct SchemaCounts {
 }
 
 impl TypeInfo {
+    /// The same, with `type.field` expected to hold `size` items when a
+    /// request gives no `limit`: the bound the data keeps (see
+    /// [`crate::domain::bounds::TreeBounds`]).
+    pub fn with_list_size(mut self, type_name: &str, field: &str, size: u64) -> Self {
+        if let Some(info) = self
+            .types
+            .get_mut(type_name)
+            .and_then(|fields| fields.get_mut(field))
+        {
+            info.default_size = size;
+        }
+        self
+    }
+
     /// Reads the fields of every object and interface type in `sdl` (as
     /// `crate::graphql::sdl()` exports it) and adds the introspection types,
     /// whose list sizes are the schema's own counts (number of types, most

@@ -218,8 +218,14 @@ impl Objective {
             .map_err(AppError::from)?;
         Ok(parent.map(Objective))
     }
-    /// Objectives that align to this one, oldest first.
-    async fn children(&self, ctx: &Context<'_>) -> Result<Vec<Objective>> {
+    /// Objectives that align to this one, oldest first; `limit` (at most
+    /// MAX_CHILDREN_PER_OBJECTIVE) returns the first ones only.
+    async fn children(&self, ctx: &Context<'_>, limit: Option<i32>) -> Result<Vec<Objective>> {
+        let max = ctx.service().bounds().children_per_objective;
+        let take = match limit {
+            Some(asked) => list_limit("limit", asked, max)?,
+            None => max,
+        };
         let children = ctx
             .loaders()?
             .children
@@ -229,12 +235,19 @@ impl Objective {
         Ok(children
             .iter()
             .flat_map(|c| c.iter())
+            .take(take as usize)
             .cloned()
             .map(Objective)
             .collect())
     }
-    /// Key results, oldest first.
-    async fn key_results(&self, ctx: &Context<'_>) -> Result<Vec<KeyResult>> {
+    /// Key results, oldest first; `limit` (at most
+    /// MAX_KEY_RESULTS_PER_OBJECTIVE) returns the first ones only.
+    async fn key_results(&self, ctx: &Context<'_>, limit: Option<i32>) -> Result<Vec<KeyResult>> {
+        let max = ctx.service().bounds().key_results_per_objective;
+        let take = match limit {
+            Some(asked) => list_limit("limit", asked, max)?,
+            None => max,
+        };
         let krs = ctx
             .loaders()?
             .key_results
@@ -245,6 +258,7 @@ impl Objective {
         Ok(krs
             .iter()
             .flat_map(|k| k.iter())
+            .take(take as usize)
             .cloned()
             .map(|model| KeyResult { model, period })
             .collect())
