@@ -120,6 +120,16 @@ pub struct HttpConfig {
     /// list multiplies what it selects by its size.
     #[arg(long = "graphql-max-complexity", env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub max_complexity: u64,
+
+    /// Most bytes of output one request (a whole batch) may produce while it
+    /// runs; past it the request stops with `QUERY_TOO_COMPLEX` (`response`).
+    #[arg(long = "graphql-max-response-bytes", env = "GRAPHQL_MAX_RESPONSE_BYTES", default_value_t = 32 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..), global = true)]
+    pub max_response_bytes: u64,
+
+    /// Most fields one request (a whole batch) may resolve while it runs;
+    /// past it the request stops with `QUERY_TOO_COMPLEX` (`response`).
+    #[arg(long = "graphql-max-resolved-objects", env = "GRAPHQL_MAX_RESOLVED_OBJECTS", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub max_resolved_objects: u64,
 }
 
 /// The database.

@@ -201,6 +201,10 @@ impl Application {
             max_body_bytes: usize::try_from(edge.max_body_bytes).unwrap_or(usize::MAX),
             request_timeout: edge.request_timeout,
             cors_allowed_origins: edge.cors_allowed_origins.clone(),
+            budget: crate::graphql::budget::BudgetLimits {
+                max_bytes: edge.max_response_bytes,
+                max_objects: edge.max_resolved_objects,
+            },
         };
         let websockets: crate::ws::ConnectionLimit = Arc::new(tokio::sync::Semaphore::new(
             config.ws.max_connections as usize,

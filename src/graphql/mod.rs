@@ -2,6 +2,7 @@
 //! output types that are not database models, and per-request loaders.
 
 pub mod admit;
+pub mod budget;
 mod connections;
 mod context;
 pub mod cost;
@@ -70,6 +71,7 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
         Subscription::default(),
     )
     .limit_depth(MAX_DEPTH)
+    .extension(budget::BudgetExtension)
 }
 
 /// The SDL as checked in at `schema.graphql`.

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::{
     auth::Principal,
     error::AppError,
-    graphql::{self, admit::code_errors},
+    graphql::{self, admit::code_errors, budget::Budget},
 };
 
 use super::AppState;
@@ -99,6 +99,9 @@ pub async fn post(
         .collect();
     let mut auth: Option<Result<Principal, AppError>> = None;
     let mut responses = Vec::with_capacity(prepared.len());
+    // One budget for the whole batch: ten operations may not produce ten
+    // times what one may.
+    let budget = Budget::new(state.limits.budget);
     for request in prepared {
         responses.push(match request {
             Err(err) => GqlResponse::from_errors(vec![err]),
@@ -107,7 +110,7 @@ pub async fn post(
                     Some(caller) => caller,
                     None => authenticate(&state, &headers).await,
                 };
-                let response = run(&state, &caller, request).await;
+                let response = run(&state, &caller, request.data(budget.clone())).await;
                 auth = Some(caller);
                 response
             }
@@ -184,7 +187,12 @@ pub async fn get(state: AppState, headers: HeaderMap, raw_query: &str) -> Respon
         return json_response(&BatchResponse::Single(GqlResponse::from_errors(vec![err])));
     }
     let auth = authenticate(&state, &headers).await;
-    let response = run(&state, &auth, request).await;
+    let response = run(
+        &state,
+        &auth,
+        request.data(Budget::new(state.limits.budget)),
+    )
+    .await;
     json_response(&BatchResponse::Single(response))
 }
 

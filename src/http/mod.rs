@@ -44,6 +44,8 @@ pub struct EdgeLimits {
     pub request_timeout: Duration,
     /// Origins allowed to call from a browser.
     pub cors_allowed_origins: Vec<String>,
+    /// What one request may produce while it runs.
+    pub budget: crate::graphql::budget::BudgetLimits,
 }
 
 /// What every handler shares.

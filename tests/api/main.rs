@@ -5,6 +5,7 @@
 mod auth;
 mod batching;
 mod bounds;
+mod budget;
 mod caching;
 mod check_in;
 mod connections;
