@@ -70,6 +70,10 @@ fn server_env() -> Vec<(&'static str, String)> {
         // objectives × history(limit: 10,000) is far above the default,
         // though the real answer is what the seeding made.
         ("GRAPHQL_MAX_COMPLEXITY", "1000000000000".to_owned()),
+        // The runtime budget counts what one answer resolves; the whole tree
+        // with its histories is measured here, not refused.
+        ("GRAPHQL_MAX_RESOLVED_OBJECTS", "1000000000".to_owned()),
+        ("GRAPHQL_MAX_RESPONSE_BYTES", "17179869184".to_owned()),
         // At high concurrency one answer may take longer than the default 30 s.
         ("HTTP_REQUEST_TIMEOUT", "10m".to_owned()),
         // One connection per client at the highest concurrency, as an
