@@ -63,6 +63,16 @@ pub struct ServerConfig {
     #[arg(long = "shutdown-timeout", env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = positive_duration, global = true)]
     pub shutdown_timeout: Duration,
 
+    /// Token `/metrics` requires (`Authorization: Bearer <token>`); none
+    /// leaves it open, as for a scraper inside the cluster.
+    #[arg(
+        long = "metrics-token",
+        env = "METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<String>,
+
     /// Organization whose admin token is printed at start.
     #[arg(
         long = "default-org",
@@ -330,7 +340,12 @@ pub struct WsConfig {
     #[arg(long = "ws-max-message-bytes", env = "WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1024..), global = true)]
     pub max_message_bytes: u32,
 
-    /// Most WebSockets one client address may hold before sending `connection_init` (429 beyond).
+    /// Largest `variables` of one WebSocket operation, as JSON text (an
+    /// `error` with `QUERY_TOO_COMPLEX`, `limitName: variables`, beyond).
+    #[arg(long = "ws-max-variables-bytes", env = "WS_MAX_VARIABLES_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u32).range(64..), global = true)]
+    pub max_variables_bytes: u32,
+
+    /// Most WebSockets one client address (an IPv6 client by its /64) may hold before sending `connection_init` (429 beyond).
     #[arg(long = "ws-max-pending-per-address", env = "WS_MAX_PENDING_PER_ADDRESS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub max_pending_per_address: u32,
 

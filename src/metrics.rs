@@ -27,6 +27,9 @@ pub struct Metrics {
     pub max_websockets: usize,
     /// Shared executions of subscriptions.
     pub feeds: Feeds,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`:
+    /// the counts show every organization's activity together.
+    pub token: Option<String>,
 }
 
 /// Sync runs recorded by this replica.
@@ -46,6 +49,22 @@ impl SyncRunCounter {
 }
 
 impl Metrics {
+    /// Whether a request with this `Authorization` header may read the
+    /// metrics; compared in constant time.
+    pub fn allows(&self, authorization: Option<&[u8]>) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let expected = format!("Bearer {token}");
+        let given = authorization.unwrap_or_default();
+        given.len() == expected.len()
+            && given
+                .iter()
+                .zip(expected.as_bytes())
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let open = self

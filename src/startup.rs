@@ -217,6 +217,7 @@ impl Application {
             websockets: websockets.clone(),
             max_websockets: config.ws.max_connections as usize,
             feeds: feeds.clone(),
+            token: config.server.metrics_token.clone(),
         };
         let state = AppState {
             ws: WsContext {
@@ -229,6 +230,7 @@ impl Application {
                     keep_alive: config.ws.keep_alive,
                     max_message_bytes: config.ws.max_message_bytes as usize,
                     max_pending_per_address: config.ws.max_pending_per_address as usize,
+                    max_variables_bytes: config.ws.max_variables_bytes as usize,
                 },
                 admission: admission.clone(),
                 pending: PendingByAddress::default(),

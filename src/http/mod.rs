@@ -185,8 +185,17 @@ async fn graphql_get(
     }
 }
 
-/// `GET /metrics`: counters in the Prometheus text format.
-async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics`: counters in the Prometheus text format; with
+/// `METRICS_TOKEN` set, only for `Authorization: Bearer <METRICS_TOKEN>`.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if !state.metrics.allows(authorization) {
+        return graphql::error_response(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "Send 'Authorization: Bearer <METRICS_TOKEN>' to read the metrics.",
+        );
+    }
     (
         [(
             header::CONTENT_TYPE,

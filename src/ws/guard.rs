@@ -190,7 +190,7 @@ impl PendingByAddress {
     /// A slot for one more unauthenticated connection from `address`, or
     /// none when it already has `max` of them.
     pub fn enter(&self, address: Option<IpAddr>, max: usize) -> Option<PendingSlot> {
-        let Some(address) = address else {
+        let Some(address) = address.map(client_group) else {
             return Some(PendingSlot(None));
         };
         let mut counts = self
@@ -211,7 +211,26 @@ impl PendingByAddress {
             .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        counts.get(&address).copied().unwrap_or_default()
+        counts
+            .get(&client_group(address))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// The address a per-address limit counts a client under: an IPv4 address
+/// as it is (IPv4-mapped IPv6 too), an IPv6 address by its /64 network, since
+/// one host is commonly given a whole /64 and could otherwise take a fresh
+/// address for every connection.
+pub fn client_group(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
     }
 }
 
@@ -253,6 +272,29 @@ pub fn authorization(payload: Option<&Value>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_share_one_cap_per_64_network_and_mapped_ipv4_counts_as_ipv4() {
+        let pending = PendingByAddress::default();
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let first = pending.enter(Some(a), 2);
+        let second = pending.enter(Some(b), 2);
+        assert!(first.is_some() && second.is_some());
+        assert!(
+            pending
+                .enter(Some("2001:db8:1:2::77".parse().unwrap()), 2)
+                .is_none()
+        );
+        assert!(pending.enter(Some(other), 2).is_some());
+        drop(first);
+        assert_eq!(pending.count(b), 1);
+        assert_eq!(
+            client_group("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7".parse::<IpAddr>().unwrap()
+        );
+    }
 
     fn guard() -> Guard {
         Guard::new(WebSocketProtocols::GraphQLWS, 2)

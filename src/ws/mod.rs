@@ -75,6 +75,8 @@ pub struct WsSettings {
     pub max_message_bytes: usize,
     /// Most connections from one address that have not authenticated yet.
     pub max_pending_per_address: usize,
+    /// Largest `variables` one operation may carry, as JSON text.
+    pub max_variables_bytes: usize,
 }
 
 fn close_frame(code: u16, reason: impl Into<String>) -> Message {
@@ -239,6 +241,7 @@ pub async fn serve(
         org_id,
         admission: state.admission.clone(),
         feeds: state.feeds.clone(),
+        max_variables_bytes: settings.max_variables_bytes,
     };
     drop(state);
     let (to_graphql, from_client) = mpsc::channel::<String>(64);

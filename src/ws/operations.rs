@@ -32,12 +32,32 @@ pub struct Operations {
     pub admission: Arc<Admission>,
     /// Shared executions of subscriptions.
     pub feeds: Feeds,
+    /// Largest `variables` one operation may carry, as JSON text: a
+    /// subscription keeps its variables for as long as it lives.
+    pub max_variables_bytes: usize,
 }
 
 impl Operations {
     /// The request with its own instant and loaders, and whether it is a
     /// subscription; or the refusal.
     fn prepare(&self, mut request: Request) -> Result<(Request, bool), ServerError> {
+        let variables = serde_json::to_vec(&request.variables).map_or(0, |text| text.len());
+        if variables > self.max_variables_bytes {
+            let mut err = ServerError::new(
+                format!(
+                    "The operation's variables are {variables} bytes; at most {} are allowed (WS_MAX_VARIABLES_BYTES).",
+                    self.max_variables_bytes
+                ),
+                None,
+            );
+            let mut extensions = async_graphql::ErrorExtensionValues::default();
+            extensions.set("code", "QUERY_TOO_COMPLEX");
+            extensions.set("limitName", "variables");
+            extensions.set("measured", variables as u64);
+            extensions.set("limit", self.max_variables_bytes as u64);
+            err.extensions = Some(extensions);
+            return Err(err);
+        }
         let operation_name = request.operation_name.clone();
         let doc = self.admission.check(&mut request)?;
         let subscription = is_subscription(doc, operation_name.as_deref());

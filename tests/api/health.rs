@@ -1,4 +1,4 @@
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn healthz_answers_while_the_process_is_up() {
@@ -62,4 +62,39 @@ async fn every_table_of_the_design_exists_after_start_up() {
     ] {
         assert_eq!(app.count_rows(table).await, 0, "{table}");
     }
+}
+
+#[tokio::test]
+async fn with_a_metrics_token_the_metrics_need_it() {
+    let app =
+        spawn_app_with(|config| config.server.metrics_token = Some("scrape-0123456789".into()))
+            .await;
+    let url = format!("{}/metrics", app.address);
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Bearer scrape-012345678"),
+        Some("scrape-0123456789"),
+    ] {
+        let mut request = app.client.get(&url);
+        if let Some(auth) = auth {
+            request = request.header("Authorization", auth);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{auth:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    }
+    let response = app
+        .client
+        .get(&url)
+        .header("Authorization", "Bearer scrape-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("okr_pulse_sync_runs_total"), "{text}");
+    // Counts only: no label names an organization, a user or an object.
+    assert!(!text.contains('{'), "{text}");
 }

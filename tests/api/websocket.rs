@@ -355,3 +355,26 @@ async fn a_subscriber_that_stops_reading_costs_bounded_memory_and_delays_nobody(
     assert!(grown < 100 << 20, "memory grew by {grown} bytes");
     drop(stuck);
 }
+
+#[tokio::test]
+async fn a_subscribe_with_variables_past_the_limit_gets_an_error() {
+    let app = spawn_app().await;
+    let (admin, kr) = key_result(&app).await;
+    let mut ws = WsClient::connected(&app.address, &app.token(&admin), false).await;
+    // 20 KiB of variables, in a message well under WS_MAX_MESSAGE_BYTES.
+    let pad = "x".repeat(20 * 1024);
+    ws.subscribe("big", PROGRESS, json!({ "k": kr, "pad": pad }))
+        .await;
+    let message = ws.next_json(WAIT).await;
+    assert_eq!(message["type"], "error", "{message:#}");
+    assert_eq!(message["id"], "big");
+    let extensions = &message["payload"][0]["extensions"];
+    assert_eq!(extensions["code"], "QUERY_TOO_COMPLEX");
+    assert_eq!(extensions["limitName"], "variables");
+    // The socket stays open and a subscription of ordinary size works.
+    ws.subscribe("small", PROGRESS, json!({ "k": kr })).await;
+    app.wait_for_subscribers(1).await;
+    app.check_in(&admin, &kr, 12.0).await;
+    let event = ws.next_event("small", WAIT).await;
+    assert_eq!(event["progressChanged"]["value"], 12.0);
+}
