@@ -340,6 +340,16 @@ pub struct WsConfig {
     #[arg(long = "ws-max-message-bytes", env = "WS_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024, value_parser = clap::value_parser!(u32).range(1024..), global = true)]
     pub max_message_bytes: u32,
 
+    /// Most WebSocket connections one user holds on this replica (closed
+    /// with 1008 after `connection_init` beyond).
+    #[arg(long = "ws-max-connections-per-user", env = "WS_MAX_CONNECTIONS_PER_USER", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_connections_per_user: u32,
+
+    /// Most WebSocket connections one organization holds on this replica
+    /// (closed with 1008 after `connection_init` beyond).
+    #[arg(long = "ws-max-connections-per-org", env = "WS_MAX_CONNECTIONS_PER_ORG", default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_connections_per_org: u32,
+
     /// Largest `variables` of one WebSocket operation, as JSON text (an
     /// `error` with `QUERY_TOO_COMPLEX`, `limitName: variables`, beyond).
     #[arg(long = "ws-max-variables-bytes", env = "WS_MAX_VARIABLES_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u32).range(64..), global = true)]

@@ -163,6 +163,10 @@ pub async fn run(launcher: &Launcher, args: FanoutArgs) -> anyhow::Result<Report
         ("WS_MAX_CONNECTIONS", (largest + 100).to_string()),
         // Every client comes from 127.0.0.1.
         ("WS_MAX_PENDING_PER_ADDRESS", "100000".to_owned()),
+        // Every client is one user of one organization: a wall of
+        // dashboards signed in as one account.
+        ("WS_MAX_CONNECTIONS_PER_USER", (largest + 100).to_string()),
+        ("WS_MAX_CONNECTIONS_PER_ORG", (largest + 100).to_string()),
     ];
     let server = launcher.start(&env).await?;
     let outcome = measure(&server, &args, &counts, &env).await;

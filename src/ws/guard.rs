@@ -21,6 +21,7 @@ pub mod close {
     pub const DUPLICATE_ID: u16 = 4409;
     pub const TOO_MANY_INIT: u16 = 4429;
     pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const SERVER_ERROR: u16 = 1011;
 }

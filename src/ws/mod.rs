@@ -19,6 +19,7 @@
 
 mod feeds;
 mod guard;
+mod occupancy;
 mod operations;
 
 use std::{sync::Arc, time::Duration};
@@ -40,6 +41,7 @@ use crate::{
 pub use feeds::Feeds;
 pub use guard::PendingByAddress;
 use guard::{Guard, Verdict, authorization, close};
+pub use occupancy::Occupancy;
 use operations::Operations;
 
 /// What every WebSocket connection shares.
@@ -56,6 +58,8 @@ pub struct WsContext {
     pub connections: ConnectionLimit,
     /// Connections not authenticated yet, per client address.
     pub pending: PendingByAddress,
+    /// Authenticated connections per user and per organization.
+    pub occupancy: Occupancy,
     /// Closes every connection with a proper frame, and waits for them.
     pub shutdown: Shutdown,
     /// Shared executions of subscriptions, across connections.
@@ -77,6 +81,10 @@ pub struct WsSettings {
     pub max_pending_per_address: usize,
     /// Largest `variables` one operation may carry, as JSON text.
     pub max_variables_bytes: usize,
+    /// Most authenticated connections one user holds on this replica.
+    pub max_per_user: usize,
+    /// Most authenticated connections one organization holds on this replica.
+    pub max_per_org: usize,
 }
 
 fn close_frame(code: u16, reason: impl Into<String>) -> Message {
@@ -223,6 +231,20 @@ pub async fn serve(
                 close_frame(close::FORBIDDEN, "Forbidden")
             };
             let _ = sink.send(frame).await;
+            return;
+        }
+    };
+    // One member may not take every slot, nor one organization starve the others.
+    let _occupied = match state.occupancy.enter(
+        &principal.user.id,
+        &principal.org.id,
+        settings.max_per_user,
+        settings.max_per_org,
+    ) {
+        Ok(slot) => slot,
+        Err(full) => {
+            tracing::info!(cap = full.reason(), "websocket refused past a cap");
+            let _ = sink.send(close_frame(close::POLICY, full.reason())).await;
             return;
         }
     };

@@ -378,3 +378,70 @@ async fn a_subscribe_with_variables_past_the_limit_gets_an_error() {
     let event = ws.next_event("small", WAIT).await;
     assert_eq!(event["progressChanged"]["value"], 12.0);
 }
+
+/// Opens a socket and sends `connection_init` with `token`; returns how the
+/// server answered: `Ok` with the client after an ack, or how it ended.
+async fn init(app: &TestApp, token: &str) -> Result<WsClient, WsEnd> {
+    let mut client = WsClient::connect(&app.address, false).await;
+    client
+        .send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
+        .await;
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    match tokio::time::timeout(WAIT, client.raw().next()).await {
+        Ok(Some(Ok(Message::Text(text)))) if text.contains("connection_ack") => Ok(client),
+        Ok(Some(Ok(Message::Close(Some(frame))))) => {
+            Err(WsEnd::Closed(frame.code.into(), frame.reason.to_string()))
+        }
+        _ => Err(WsEnd::Dropped),
+    }
+}
+
+#[tokio::test]
+async fn one_user_and_one_org_hold_at_most_their_caps_of_sockets() {
+    let app = spawn_app_with(|config| {
+        config.ws.max_connections_per_user = 2;
+        config.ws.max_connections_per_org = 3;
+    })
+    .await;
+    let org = unique_org("o");
+    let ana = app.token(&Caller::member(&org, "ana"));
+    let first = init(&app, &ana).await.expect("ana's first socket");
+    let _second = init(&app, &ana).await.expect("ana's second socket");
+    match init(&app, &ana).await.err() {
+        Some(WsEnd::Closed(code, reason)) => {
+            assert_eq!(code, 1008);
+            assert!(reason.contains("WS_MAX_CONNECTIONS_PER_USER"), "{reason}");
+        }
+        other => panic!("expected a 1008 close, got {other:?}"),
+    }
+    let _bo = init(&app, &app.token(&Caller::member(&org, "bo")))
+        .await
+        .expect("bo's socket");
+    match init(&app, &app.token(&Caller::member(&org, "cy")))
+        .await
+        .err()
+    {
+        Some(WsEnd::Closed(code, reason)) => {
+            assert_eq!(code, 1008);
+            assert!(reason.contains("WS_MAX_CONNECTIONS_PER_ORG"), "{reason}");
+        }
+        other => panic!("expected a 1008 close, got {other:?}"),
+    }
+    // Another organization is not affected.
+    init(&app, &app.token(&Caller::admin(&unique_org("p"))))
+        .await
+        .expect("another org's socket");
+    // A socket that ends gives its place back.
+    drop(first);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match init(&app, &ana).await {
+            Ok(_) => break,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(end) => panic!("the place was not given back: {end:?}"),
+        }
+    }
+}
