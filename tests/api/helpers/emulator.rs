@@ -138,19 +138,7 @@ impl Emulator {
 
     /// Runs set-up SQL (DDL and DML) directly against the emulator.
     pub async fn execute(&self, sql: &str) {
-        let response: Value = self
-            .client
-            .post(format!(
-                "{}/bigquery/v2/projects/{PROJECT}/queries",
-                self.url
-            ))
-            .json(&json!({ "query": sql, "useLegacySql": false }))
-            .send()
-            .await
-            .expect("run set-up SQL")
-            .json()
-            .await
-            .expect("a JSON answer");
+        let response = self.query(sql).await;
         assert!(
             response.get("error").is_none() && response.get("errors").is_none(),
             "set-up SQL failed: {response:#}"
