@@ -54,6 +54,26 @@ pub fn coded(err: &mut ServerError, code: &str) {
     }
 }
 
+/// Most errors one operation's answer carries: a document of a thousand
+/// unknown fields would otherwise answer with a thousand messages.
+pub const MAX_ERRORS: usize = 100;
+
+/// Keeps the first [`MAX_ERRORS`] errors, the last of them saying how many
+/// more there were.
+pub fn cap_errors(errors: &mut Vec<ServerError>) {
+    if errors.len() <= MAX_ERRORS {
+        return;
+    }
+    let left_out = errors.len() - (MAX_ERRORS - 1);
+    errors.truncate(MAX_ERRORS - 1);
+    let mut last = ServerError::new(
+        format!("{left_out} more errors were left out of this answer."),
+        None,
+    );
+    coded(&mut last, "TOO_MANY_ERRORS");
+    errors.push(last);
+}
+
 /// Codes the errors async-graphql leaves without one: those without a path
 /// come from validating the document (unknown fields, wrong variable types),
 /// those with one from coercing an argument.

@@ -19,7 +19,11 @@ use serde_json::json;
 use crate::{
     auth::Principal,
     error::AppError,
-    graphql::{self, admit::code_errors, budget::Budget},
+    graphql::{
+        self,
+        admit::{cap_errors, code_errors},
+        budget::Budget,
+    },
 };
 
 use super::AppState;
@@ -263,6 +267,7 @@ async fn run(
 ) -> GqlResponse {
     let request = graphql::request_data(request, &state.reads, auth.clone());
     let mut response = state.schema.execute(request).await;
+    cap_errors(&mut response.errors);
     code_errors(&mut response.errors);
     response
 }

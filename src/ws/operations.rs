@@ -17,7 +17,7 @@ use super::feeds::{FeedKey, Feeds};
 use crate::{
     graphql::{
         AppSchema, Loaders, RequestTime,
-        admit::{Admission, code_errors},
+        admit::{Admission, cap_errors, code_errors},
     },
     store,
 };
@@ -83,6 +83,7 @@ fn is_subscription(doc: &ExecutableDocument, operation_name: Option<&str>) -> bo
 
 /// Codes every error of a response like the HTTP path does.
 fn coded(mut response: Response) -> Response {
+    cap_errors(&mut response.errors);
     code_errors(&mut response.errors);
     response
 }

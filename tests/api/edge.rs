@@ -426,3 +426,28 @@ async fn lists_are_bounded_and_refuse_limits_beyond_their_maximum() {
         .await;
     assert_eq!(err.code, "BAD_USER_INPUT");
 }
+
+#[tokio::test]
+async fn an_answer_carries_at_most_a_hundred_errors() {
+    let app = spawn_app().await;
+    let token = app.token(&Caller::admin(&unique_org("o")));
+    let fields: String = (0..300).map(|i| format!("nope{i} ")).collect();
+    let (_, body) = post_json(
+        &app,
+        json!({ "query": format!("{{ {fields} }}") }),
+        Some(token),
+    )
+    .await;
+    let errors = body["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 100, "{body:#}");
+    assert_eq!(errors[0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+    assert_eq!(errors[99]["extensions"]["code"], "TOO_MANY_ERRORS");
+    assert!(
+        errors[99]["message"]
+            .as_str()
+            .unwrap()
+            .contains("201 more errors"),
+        "{}",
+        errors[99]
+    );
+}
