@@ -21,6 +21,15 @@ impl Admission {
         &self,
         request: &'a mut Request,
     ) -> Result<&'a ExecutableDocument, ServerError> {
+        self.measure(request).map(|(doc, _)| doc)
+    }
+
+    /// Like [`Admission::check`], also returning the complexity measured,
+    /// for a batch whose operations are summed.
+    pub fn measure<'a>(
+        &self,
+        request: &'a mut Request,
+    ) -> Result<(&'a ExecutableDocument, u64), ServerError> {
         cost::check_length(&request.query, &self.limits).map_err(too_complex)?;
         let operation_name = request.operation_name.clone();
         let variables = request.variables.clone();
@@ -30,7 +39,21 @@ impl Admission {
         })?;
         let measured = cost::measure(doc, operation_name.as_deref(), &variables, &self.types);
         cost::check(&measured, &self.limits).map_err(too_complex)?;
-        Ok(doc)
+        Ok((doc, measured.complexity))
+    }
+
+    /// Refuses a batch whose operations' complexities sum past the limit:
+    /// ten operations may not cost ten times what one may.
+    pub fn check_batch(&self, complexity: u64) -> Result<(), ServerError> {
+        if complexity > self.limits.max_complexity {
+            return Err(too_complex(cost::Refusal {
+                what: "complexity",
+                measured: complexity,
+                limit: self.limits.max_complexity,
+                fragment: None,
+            }));
+        }
+        Ok(())
     }
 }
 

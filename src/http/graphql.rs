@@ -94,13 +94,23 @@ pub async fn post(
         BatchRequest::Single(request) => (true, vec![request]),
         BatchRequest::Batch(requests) => (false, requests),
     };
-    let prepared: Vec<Result<Request, ServerError>> = requests
+    let mut complexity = 0u64;
+    let mut prepared: Vec<Result<Request, ServerError>> = requests
         .into_iter()
-        .map(|mut request| match prepare(&state, &mut request) {
-            Ok(_) => Ok(request),
+        .map(|mut request| match state.admission.measure(&mut request) {
+            Ok((_, cost)) => {
+                complexity = complexity.saturating_add(cost);
+                Ok(request)
+            }
             Err(err) => Err(err),
         })
         .collect();
+    // A batch over the limit is refused whole: no operation runs.
+    if let Err(refused) = state.admission.check_batch(complexity) {
+        for request in &mut prepared {
+            *request = Err(refused.clone());
+        }
+    }
     let mut auth: Option<Result<Principal, AppError>> = None;
     let mut responses = Vec::with_capacity(prepared.len());
     // One budget for the whole batch: ten operations may not produce ten

@@ -99,3 +99,43 @@ async fn a_nested_cycle_within_the_estimate_stops_at_the_budget_with_memory_boun
     let grown = crate::helpers::rss_bytes().saturating_sub(before);
     assert!(grown < 400 << 20, "memory grew by {grown} bytes");
 }
+
+#[tokio::test]
+async fn a_batch_whose_costs_sum_past_the_limit_is_refused_whole() {
+    let app = spawn_app_with(|config| config.http.max_complexity = 40_000).await;
+    let admin = Caller::admin(&unique_org("o"));
+    // 5,000 × 3 = 15,000 each: one fits, and so do two, but not three.
+    let heavy = "{ objectives(limit: 5000) { id title } }";
+    let create =
+        "mutation($input: CreateObjectiveInput!) { createObjective(input: $input) { id } }";
+    let batch = json!([
+        { "query": heavy },
+        { "query": heavy },
+        { "query": create, "variables": { "input": objective_input("Never") } },
+        { "query": heavy },
+    ]);
+    let response: Value = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(app.token(&admin))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for answer in response.as_array().expect("a batch answer") {
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+            "{response}"
+        );
+        // Three queries and the mutation (its field and its id).
+        assert_eq!(
+            answer["errors"][0]["extensions"]["measured"],
+            45_002,
+            "{response}"
+        );
+    }
+    assert_eq!(app.count_rows("objectives").await, 0, "no operation ran");
+}

@@ -21,9 +21,10 @@
 //!   operation then runs).
 //! - `aliases`: aliased fields, counted the same way.
 //! - `complexity`: an estimate of the objects the operation that runs
-//!   resolves: every field costs 1 plus its children, and a list field of
-//!   objects multiplies that by its expected length (its `limit`/`first`
-//!   argument, else a per-field default from [`LIST_SIZES`]).
+//!   resolves: every field costs 1 (long text more, see [`TEXT_WEIGHTS`])
+//!   plus its children, and a list field of objects multiplies that by its
+//!   expected length (its `limit`/`first` argument, else a per-field
+//!   default from [`LIST_SIZES`]).
 //!
 //! Sums and products saturate at `u64::MAX` instead of overflowing. A
 //! fragment cycle is reported as such instead of being followed. Fields
@@ -75,6 +76,15 @@ pub const LIST_SIZES: &[(&str, &str, u64)] = &[
     ("Query", "objectives", MAX_LIST_SIZE),
     ("Objective", "keyResults", 25),
     ("Objective", "children", 100),
+];
+
+/// Fields whose text may be long, by `(type, field)`, and what each costs:
+/// one unit per started 1,000 characters of its longest allowed value
+/// (titles and other short text cost 1 like any field).
+pub const TEXT_WEIGHTS: &[(&str, &str, u64)] = &[
+    ("Objective", "description", 10),
+    ("ProgressPoint", "note", 2),
+    ("DataSource", "sql", 100),
 ];
 
 /// Deepest selection-set nesting walked; beyond it the walk stops and reports

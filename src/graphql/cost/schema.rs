@@ -109,6 +109,8 @@ pub(super) struct FieldInfo {
     /// The list size when the request does not give `size_arg`: the SDL's
     /// default for it, else [`LIST_SIZES`], else [`DEFAULT_LIST_SIZE`].
     pub(super) default_size: u64,
+    /// What the field itself costs: 1, or its [`TEXT_WEIGHTS`] entry.
+    pub(super) weight: u64,
 }
 
 /// Counts over the schema that bound what introspection lists return.
@@ -239,6 +241,7 @@ impl TypeInfo {
                     list: false,
                     size_arg: None,
                     default_size: 1,
+                    weight: 1,
                 },
             );
         }
@@ -305,11 +308,16 @@ pub(super) fn field_info(type_name: &str, field: &FieldDefinition) -> FieldInfo 
                 .map(|(_, _, size)| *size)
         })
         .unwrap_or(DEFAULT_LIST_SIZE);
+    let weight = TEXT_WEIGHTS
+        .iter()
+        .find(|(ty, field, _)| *ty == type_name && *field == field_name)
+        .map_or(1, |(_, _, weight)| *weight);
     FieldInfo {
         ty: ty.clone(),
         list,
         size_arg: size_arg.map(|arg| arg.name.node.clone()),
         default_size,
+        weight,
     }
 }
 

@@ -436,3 +436,13 @@ fn the_complexity_message_gives_the_figure_and_the_limit() {
          ask for fewer objects or page through lists."
     );
 }
+
+#[test]
+fn long_text_costs_by_its_longest_allowed_length() {
+    let short = cost_of("{ objectives { title } }");
+    let long = cost_of("{ objectives { description } }");
+    assert_eq!(short.complexity, 5_000 * 2);
+    assert_eq!(long.complexity, 5_000 * (1 + 10));
+    let notes = cost_of("{ objectives { history(limit: 10) { note } } }");
+    assert_eq!(notes.complexity, 5_000 * (1 + 10 * (1 + 2)));
+}

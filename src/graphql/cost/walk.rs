@@ -236,7 +236,9 @@ impl Walker<'_> {
         } else {
             Tally::default()
         };
-        let own = children.complexity.saturating_add(1);
+        let own = children
+            .complexity
+            .saturating_add(info.map_or(1, |info| info.weight));
         // A list of scalars is one value to resolve; a list of objects
         // resolves its children once per item.
         let complexity = match info {
