@@ -132,8 +132,7 @@ async fn a_batch_whose_costs_sum_past_the_limit_is_refused_whole() {
         );
         // Three queries and the mutation (its field and its id).
         assert_eq!(
-            answer["errors"][0]["extensions"]["measured"],
-            45_002,
+            answer["errors"][0]["extensions"]["measured"], 45_002,
             "{response}"
         );
     }

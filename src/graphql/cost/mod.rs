@@ -80,11 +80,12 @@ pub const LIST_SIZES: &[(&str, &str, u64)] = &[
 
 /// Fields whose text may be long, by `(type, field)`, and what each costs:
 /// one unit per started 1,000 characters of its longest allowed value
-/// (titles and other short text cost 1 like any field).
+/// (titles and other short text cost 1 like any field). A data source's
+/// `sql` is left at 1: one per key result at most, and the dashboard's tree
+/// asks for it on every item.
 pub const TEXT_WEIGHTS: &[(&str, &str, u64)] = &[
     ("Objective", "description", 10),
     ("ProgressPoint", "note", 2),
-    ("DataSource", "sql", 100),
 ];
 
 /// Deepest selection-set nesting walked; beyond it the walk stops and reports

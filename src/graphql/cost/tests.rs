@@ -446,3 +446,23 @@ fn long_text_costs_by_its_longest_allowed_length() {
     let notes = cost_of("{ objectives { history(limit: 10) { note } } }");
     assert_eq!(notes.complexity, 5_000 * (1 + 10 * (1 + 2)));
 }
+
+#[test]
+fn the_dashboards_own_tree_query_over_5000_objectives_fits_the_defaults() {
+    // web/src/api.ts: fetchObjectives with OBJECTIVE_FIELDS.
+    let data_source = "id state sql syncIntervalSeconds lastValue lastSyncedAt nextSyncAt \
+                       lastError { code message at } connection { id name }";
+    let key_result = format!(
+        "id title kind kpiCondition startValue targetValue currentValue unit weight \
+         progress expectedProgress status dataSource {{ {data_source} }}"
+    );
+    let query = format!(
+        "query Tree($periodFrom: NaiveDate, $periodTo: NaiveDate) {{ \
+         objectives(periodFrom: $periodFrom, periodTo: $periodTo) {{ \
+         id title description periodStart periodEnd progressMode startValue targetValue \
+         currentValue weight progress expectedProgress status owner {{ id name }} \
+         parent {{ id }} dataSource {{ {data_source} }} keyResults {{ {key_result} }} }} }}"
+    );
+    let cost = cost_of(&query);
+    assert_eq!(check(&cost, &Limits::default()), Ok(()), "{cost:?}");
+}
