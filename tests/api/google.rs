@@ -33,6 +33,12 @@ async fn app_on(fake: &FakeGoogle, adjust: impl FnOnce(&mut okr_pulse::config::C
     .await
 }
 
+/// A server with no key file, whose metadata server is the fake's.
+async fn app_with_metadata(fake: &FakeGoogle) -> TestApp {
+    let host = fake.host();
+    app_on(fake, move |config| config.bigquery.gce_metadata_host = host).await
+}
+
 /// A server that queries with a service-account key file given by flag.
 async fn app_with_key(fake: &FakeGoogle, dir: &std::path::Path) -> TestApp {
     let key = fake.write_key_file(dir, &fake.service_account_key(SA));
@@ -208,11 +214,7 @@ async fn the_release_binary_uses_the_key_file_named_by_the_environment() {
 async fn the_metadata_server_gives_the_account_and_its_tokens() {
     let fake = FakeGoogle::start().await;
     fake.grant(DEFAULT_METADATA_ACCOUNT, PROJECT);
-    let host = fake.host();
-    let app = app_on(&fake, move |config| {
-        config.bigquery.gce_metadata_host = host
-    })
-    .await;
+    let app = app_with_metadata(&fake).await;
     let admin = Caller::admin(&unique_org("o"));
     let setup = app.data(&admin, SETUP, json!({})).await;
     assert_eq!(
@@ -288,11 +290,7 @@ async fn a_wrong_key_is_a_credentials_error_and_a_broken_file_fixed_while_runnin
 async fn a_401_gets_one_fresh_token_and_one_retry() {
     let fake = FakeGoogle::start().await;
     fake.grant(DEFAULT_METADATA_ACCOUNT, PROJECT);
-    let host = fake.host();
-    let app = app_on(&fake, move |config| {
-        config.bigquery.gce_metadata_host = host
-    })
-    .await;
+    let app = app_with_metadata(&fake).await;
     let admin = Caller::admin(&unique_org("o"));
     connection(&app, &admin, PROJECT).await;
     let linked = link(&app, &admin, "SELECT 5").await;
